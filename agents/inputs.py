@@ -1,0 +1,153 @@
+"""Check a crew's inputs against its declaration before anything runs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from agents.errors import InputError, InputIssue
+from agents.schema import CrewSpec, InputSpec, InputType
+
+__all__ = ["coerce", "validate_inputs"]
+
+_TRUE = {"true", "yes", "1", "on"}
+_FALSE = {"false", "no", "0", "off"}
+
+
+def coerce(
+    spec: InputSpec,
+    value: Any,
+    *,
+    check_paths: bool = True,
+    roots: Sequence[str | os.PathLike[str]] = (),
+) -> Any:
+    """Convert ``value`` to the declared type or raise ValueError saying what was expected.
+
+    Strings are accepted for every type (the CLI passes ``key=value``), JSON values
+    of the right type too.
+    """
+    kind = spec.type
+    if kind in (InputType.string, InputType.path) and not isinstance(value, str):
+        raise ValueError(f"expected a {kind.value}, got {type(value).__name__}")
+    if kind is InputType.string:
+        out: Any = value
+    elif kind is InputType.integer:
+        out = _integer(value)
+    elif kind is InputType.number:
+        out = _number(value)
+    elif kind is InputType.boolean:
+        out = _boolean(value)
+    elif kind is InputType.datetime:
+        out = _datetime(value)
+    else:
+        out = _path(value, roots) if check_paths else value
+    if spec.choices is not None and out not in spec.choices:
+        raise ValueError(f"must be one of {', '.join(map(str, spec.choices))}")
+    return out
+
+
+def validate_inputs(
+    crew_name: str,
+    crew: CrewSpec,
+    raw: Mapping[str, Any],
+    *,
+    roots: Sequence[str | os.PathLike[str]] = (),
+    check_paths: bool = True,
+) -> dict[str, Any]:
+    """Return the inputs with types applied and defaults filled, or raise InputError.
+
+    Every problem is reported at once: missing required inputs, unknown names and
+    values of the wrong type. Optional inputs with no value become "" so CrewAI's
+    ``{placeholder}`` interpolation always finds them.
+    """
+    issues: list[InputIssue] = []
+    out: dict[str, Any] = {}
+    for name in sorted(set(raw) - set(crew.inputs)):
+        known = ", ".join(sorted(crew.inputs)) or "none"
+        issues.append(InputIssue(name, f"unknown input for crew '{crew_name}' (inputs: {known})"))
+    for name, spec in crew.inputs.items():
+        value = raw.get(name)
+        if value is None or value == "":
+            if spec.is_required:
+                issues.append(InputIssue(name, f"required ({spec.type.value}): {spec.description}".rstrip(": ")))
+                continue
+            value = spec.default
+            if value is None:
+                out[name] = ""
+                continue
+        try:
+            out[name] = coerce(spec, value, check_paths=check_paths, roots=roots)
+        except ValueError as e:
+            issues.append(InputIssue(name, str(e)))
+    if issues:
+        raise InputError(crew_name, issues)
+    return out
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected an integer, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"expected an integer, got {value!r}")
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"expected a number, got {value!r}")
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _datetime(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected an ISO-8601 timestamp, got {type(value).__name__}")
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace(" ", "T", 1))
+    except ValueError:
+        raise ValueError(f"expected an ISO-8601 timestamp like 2026-11-20T13:00:00Z, got {value!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _path(value: str, roots: Sequence[str | os.PathLike[str]]) -> str:
+    from tools._sandbox import Sandbox, SandboxError
+
+    if not value.strip():
+        raise ValueError("expected a path")
+    given = Path(value.strip()).expanduser()
+    if not given.is_absolute() and given.exists():
+        given = given.resolve()
+    if not roots:
+        if not given.exists():
+            raise ValueError(f"'{value}' does not exist")
+        return str(given.resolve())
+    try:
+        return str(Sandbox(roots).resolve(str(given)))
+    except SandboxError as e:
+        raise ValueError(str(e)) from None

@@ -1,0 +1,263 @@
+"""The built-in ``offline`` model: deterministic, no network, no weights.
+
+It is not a language model. It is a small rule-based policy that plays the model's
+part in CrewAI's real agent loop through native tool calls:
+
+1. It gathers *facts*: the crew's inputs, the ``facts`` blocks of earlier steps'
+   answers (found in the context CrewAI puts in the prompt), and the ``facts`` of
+   every tool result in the conversation so far.
+2. While some offered tool has not been called and every required argument can be
+   filled from the facts (argument name = fact name, plus a few aliases below), it
+   answers with one tool call.
+3. Otherwise it writes the step's answer from what the tools returned: their
+   one-line summaries, the key findings, and a ``facts`` block for later steps.
+
+The same inputs always produce the same calls and the same report.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from crewai.events.types.llm_events import LLMCallType
+from crewai.llms.base_llm import BaseLLM, llm_call_context
+from pydantic import Field
+
+__all__ = ["OfflineLLM", "FACTS_HEADING"]
+
+FACTS_HEADING = "### Facts"
+_FACTS_BLOCK = re.compile(r"```json\s*(\{.*?\})\s*```", re.DOTALL)
+
+# tool argument -> fact names that may fill it, in order of preference
+ALIASES: dict[str, tuple[str, ...]] = {
+    "path": ("file",),
+    "start": ("line_window_start", "line"),
+    "end": ("line_window_end", "line"),
+    "query": ("signature", "service"),
+}
+# facts worth stating in an answer, with how to say them
+_FINDINGS: tuple[tuple[str, str], ...] = (
+    ("signature", "Top new error signature"),
+    ("signature_count", "Occurrences of the new signature"),
+    ("onset", "Onset"),
+    ("commit", "Suspect commit"),
+    ("commit_subject", "Suspect commit subject"),
+    ("file_line", "Failing line"),
+    ("runbook", "Runbook"),
+)
+_SCALAR = (str, int, float, bool)
+
+
+class OfflineLLM(BaseLLM):
+    """Rule-based stand-in for a model; see the module docstring."""
+
+    llm_type: str = "offline"
+    model: str = "offline"
+    provider: str = "offline"
+    inputs: dict[str, Any] = Field(default_factory=dict)
+
+    def supports_function_calling(self) -> bool:
+        return True
+
+    def supports_stop_words(self) -> bool:
+        return False
+
+    def get_context_window_size(self) -> int:
+        return 1_000_000
+
+    def get_input_tokens_count(self, messages: Any, tools: Any = None, response_model: Any = None) -> int:
+        return _estimate_tokens(messages)
+
+    def call(
+        self,
+        messages: Any,
+        tools: list[dict[str, Any]] | None = None,
+        callbacks: list[Any] | None = None,
+        available_functions: dict[str, Any] | None = None,
+        from_task: Any = None,
+        from_agent: Any = None,
+        response_model: Any = None,
+    ) -> Any:
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        with llm_call_context():
+            self._emit_call_started_event(
+                messages=messages, tools=tools, callbacks=callbacks,
+                available_functions=available_functions, from_task=from_task, from_agent=from_agent,
+            )
+            answer = decide(messages, tools or [], self.inputs, role=getattr(from_agent, "role", ""))
+            prompt_tokens = _estimate_tokens(messages)
+            completion_tokens = _estimate_tokens(answer if isinstance(answer, str) else json.dumps(answer))
+            usage = {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            }
+            self._track_token_usage_internal(usage)
+            self._emit_call_completed_event(
+                response=answer,
+                call_type=LLMCallType.TOOL_CALL if isinstance(answer, list) else LLMCallType.LLM_CALL,
+                from_task=from_task, from_agent=from_agent, messages=messages, usage=usage,
+                finish_reason="tool_calls" if isinstance(answer, list) else "stop",
+            )
+        return answer
+
+
+def decide(
+    messages: list[dict[str, Any]], tools: list[dict[str, Any]], inputs: dict[str, Any], *, role: str = ""
+) -> str | list[dict[str, Any]]:
+    """The policy: the next tool call, or the final answer."""
+    facts = gather_facts(messages, inputs)
+    called = _called_tools(messages)
+    skipped: list[str] = []
+    for tool in tools:
+        function = tool.get("function", tool)
+        name = function.get("name", "")
+        if not name or name in called:
+            continue
+        arguments, missing = fill_arguments(function.get("parameters") or {}, facts)
+        if missing:
+            skipped.append(f"{name} (no value for {', '.join(missing)})")
+            continue
+        call_id = f"call_{len(called) + 1}_{name}"
+        return [{"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}]
+    return write_answer(messages, facts, inputs, role=role, skipped=skipped)
+
+
+def gather_facts(messages: list[dict[str, Any]], inputs: dict[str, Any]) -> dict[str, Any]:
+    facts: dict[str, Any] = {k: v for k, v in inputs.items() if v not in ("", None)}
+    ruled_out: list[str] = []
+    for message in messages:
+        content = _text(message.get("content"))
+        if message.get("role") == "tool":
+            found = _tool_facts(content)
+        elif message.get("role") == "user":
+            found = {}
+            for block in _FACTS_BLOCK.findall(content):
+                try:
+                    data = json.loads(block)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(data, dict) and isinstance(data.get("facts"), dict):
+                    found.update(data["facts"])
+        else:
+            continue
+        for item in found.pop("ruled_out", None) or []:
+            if isinstance(item, str) and item not in ruled_out:
+                ruled_out.append(item)
+        facts.update({k: v for k, v in found.items() if v not in ("", None)})
+    if ruled_out:
+        facts["ruled_out"] = ruled_out
+    if isinstance(facts.get("line"), int):
+        facts["line_window_start"] = max(1, facts["line"] - 3)
+        facts["line_window_end"] = facts["line"] + 3
+    if facts.get("file") and facts.get("line"):
+        facts["file_line"] = f"{facts['file']}:{facts['line']}"
+    return facts
+
+
+def fill_arguments(schema: dict[str, Any], facts: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Arguments for a tool from the facts; also the required ones no fact can fill."""
+    properties: dict[str, Any] = schema.get("properties") or {}
+    required = set(schema.get("required") or [])
+    arguments: dict[str, Any] = {}
+    missing: list[str] = []
+    for name, prop in properties.items():
+        value = None
+        for key in (name, *ALIASES.get(name, ())):
+            candidate = facts.get(key)
+            if isinstance(candidate, _SCALAR) and candidate != "":
+                value = candidate
+                break
+        if value is not None:
+            arguments[name] = _as_type(value, prop)
+        elif name in required:
+            missing.append(name)
+    return arguments, missing
+
+
+def write_answer(
+    messages: list[dict[str, Any]], facts: dict[str, Any], inputs: dict[str, Any],
+    *, role: str = "", skipped: list[str] | None = None,
+) -> str:
+    summaries = [
+        f"- `{data.get('tool', 'tool')}`: {data['summary']}"
+        for data in (_json(_text(m.get("content"))) for m in messages if m.get("role") == "tool")
+        if isinstance(data, dict) and data.get("summary")
+    ]
+    failures = [
+        f"- {_text(m.get('content')).strip()[:300]}"
+        for m in messages
+        if m.get("role") == "tool" and not isinstance(_json(_text(m.get("content"))), dict)
+    ]
+    lines = [f"## {role or 'Findings'}", ""]
+    findings = [f"- **{label}:** {facts[key]}" for key, label in _FINDINGS if facts.get(key) not in (None, "")]
+    if findings:
+        lines += ["**Findings**", "", *findings, ""]
+    if facts.get("ruled_out"):
+        lines += ["**Ruled out**", "", *(f"- {item}" for item in facts["ruled_out"]), ""]
+    if summaries:
+        lines += ["**Evidence**", "", *summaries, ""]
+    if failures:
+        lines += ["**Tool errors**", "", *failures, ""]
+    if facts.get("trace"):
+        lines += ["**Stack trace**", "", "```", str(facts["trace"]).strip(), "```", ""]
+    if skipped:
+        lines += ["**Not run**", "", *(f"- {s}" for s in skipped), ""]
+    if not (findings or summaries or failures):
+        lines += ["No tool produced findings for this step.", ""]
+    carried = {k: v for k, v in facts.items() if k not in inputs and not k.startswith("line_window")}
+    lines += [FACTS_HEADING, "", "```json", json.dumps({"facts": carried}, indent=1, default=str), "```"]
+    return "\n".join(lines)
+
+
+def _tool_facts(content: str) -> dict[str, Any]:
+    data = _json(content)
+    if isinstance(data, dict) and isinstance(data.get("facts"), dict):
+        return dict(data["facts"])
+    return {}
+
+
+def _called_tools(messages: list[dict[str, Any]]) -> set[str]:
+    called: set[str] = set()
+    for message in messages:
+        for call in message.get("tool_calls") or []:
+            function = call.get("function", {}) if isinstance(call, dict) else {}
+            if function.get("name"):
+                called.add(function["name"])
+    return called
+
+
+def _as_type(value: Any, prop: dict[str, Any]) -> Any:
+    kinds = {prop.get("type")} | {p.get("type") for p in prop.get("anyOf", []) if isinstance(p, dict)}
+    if "integer" in kinds and not isinstance(value, bool):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            return value
+    if "string" in kinds and not isinstance(value, str):
+        return str(value)
+    return value
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        return None
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return "" if content is None else str(content)
+
+
+def _estimate_tokens(messages: Any) -> int:
+    if isinstance(messages, str):
+        return (len(messages) + 3) // 4
+    return sum((len(_text(m.get("content"))) + 3) // 4 for m in messages if isinstance(m, dict))

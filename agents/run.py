@@ -1,0 +1,97 @@
+"""Run one crew to completion, turning CrewAI's events into public event drafts.
+
+The sink is CrewAI's context-scoped stream sink: it is called synchronously at
+emit time and only for events of this run, even when other runs share the process.
+Tool calls may run on CrewAI's worker threads (which copy the context), so the
+sink serialises on a lock to keep one run's events in one order.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.assemble import build_crew
+from agents.catalog import Catalog
+from agents.events import EventDraft, EventMapper, EventType
+
+__all__ = ["RunCancelled", "RunOutcome", "run_crew"]
+
+_CHECKPOINTS = frozenset({EventType.step_started, EventType.llm_started, EventType.tool_started})
+
+
+class RunCancelled(BaseException):  # noqa: N818 - a control-flow signal, like KeyboardInterrupt
+    """Raised inside a run at its next step, model call or tool call once cancel is asked.
+
+    A BaseException so that CrewAI's ``except Exception`` blocks let it through.
+    """
+
+    def __init__(self, reason: str = "cancelled") -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass
+class RunOutcome:
+    result: str
+    usage: dict[str, int] = field(default_factory=dict)
+
+
+def run_crew(
+    catalog: Catalog,
+    crew_name: str,
+    inputs: Mapping[str, Any],
+    *,
+    emit: Callable[[EventDraft], None],
+    roots: Sequence[str | os.PathLike[str]],
+    env: Mapping[str, str],
+    cancelled: Callable[[], str | None] = lambda: None,
+) -> RunOutcome:
+    """Build a fresh crew and kick it off; ``cancelled()`` returns a reason to stop, or None."""
+    from crewai.events.stream_context import add_stream_sink, reset_stream_sinks
+
+    assembled = build_crew(catalog, crew_name, inputs, roots=roots, env=env)
+    mapper = EventMapper(assembled.agent_keys)
+    lock = threading.Lock()
+
+    def sink(_source: Any, event: Any) -> None:
+        with lock:
+            draft = mapper.map(event)
+            if draft is None:
+                return
+            if draft.type in _CHECKPOINTS:
+                reason = cancelled()
+                if reason:
+                    raise RunCancelled(reason)
+            emit(draft)
+
+    reason = cancelled()
+    if reason:
+        raise RunCancelled(reason)
+    token = add_stream_sink(sink)
+    try:
+        output = assembled.crew.kickoff(inputs=dict(inputs))
+    finally:
+        reset_stream_sinks(token)
+    usage = _usage(output, assembled.llms)
+    return RunOutcome(result=str(output.raw), usage=usage)
+
+
+def _usage(output: Any, llms: list[Any]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for llm in llms:
+        try:
+            summary = llm.get_token_usage_summary().model_dump()
+        except AttributeError:
+            continue
+        for key, value in summary.items():
+            if isinstance(value, int):
+                totals[key] = totals.get(key, 0) + value
+    if not totals.get("total_tokens"):
+        metrics = getattr(output, "token_usage", None)
+        if metrics is not None:
+            totals = {k: v for k, v in metrics.model_dump().items() if isinstance(v, int)}
+    return totals

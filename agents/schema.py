@@ -1,0 +1,179 @@
+"""The YAML schema: agents, crews and model profiles, as strict pydantic models.
+
+Unknown fields are errors (``extra="forbid"``), so a typo is reported at its line
+instead of being silently ignored. Cross-references between files are checked by
+``agents.catalog``; this module checks each object on its own.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+__all__ = [
+    "AgentSpec",
+    "ConfigFile",
+    "CrewSpec",
+    "InputSpec",
+    "InputType",
+    "ModelProfile",
+    "ModelsSpec",
+    "Process",
+    "StepSpec",
+    "NAME_PATTERN",
+]
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AgentSpec(_Strict):
+    """A specialist: what it is for, the tools it may call and the model it thinks with."""
+
+    role: Text
+    goal: Text
+    backstory: Text
+    tools: list[Name] = Field(default_factory=list)
+    model: Name | None = Field(default=None, description="model profile; the default if unset")
+    max_iter: int = Field(default=15, ge=1, le=100)
+    max_rpm: int | None = Field(default=None, ge=1)
+    max_execution_time: int | None = Field(default=None, ge=1, description="seconds")
+    max_retry_limit: int = Field(default=2, ge=0, le=10)
+    allow_delegation: bool = False
+    respect_context_window: bool = True
+    reasoning: bool = False
+    cache: bool = True
+    verbose: bool = False
+
+    @field_validator("tools")
+    @classmethod
+    def _unique_tools(cls, tools: list[str]) -> list[str]:
+        dupes = sorted({t for t in tools if tools.count(t) > 1})
+        if dupes:
+            raise ValueError(f"tool listed more than once: {', '.join(dupes)}")
+        return tools
+
+
+class InputType(StrEnum):
+    string = "string"
+    integer = "integer"
+    number = "number"
+    boolean = "boolean"
+    path = "path"  # a file or directory that must exist under the allowed roots
+    datetime = "datetime"  # ISO-8601; stored as UTC with a Z
+
+
+class InputSpec(_Strict):
+    type: InputType = InputType.string
+    description: str = ""
+    required: bool | None = Field(default=None, description="default: true unless a default is set")
+    default: Any = None
+    choices: list[str | int | float] | None = None
+
+    @property
+    def is_required(self) -> bool:
+        if self.required is not None:
+            return self.required
+        return self.default is None
+
+    @model_validator(mode="after")
+    def _default_consistent(self) -> InputSpec:
+        if self.required and self.default is not None:
+            raise ValueError("an input with a default cannot also be required")
+        if self.choices is not None and self.default is not None and self.default not in self.choices:
+            raise ValueError(f"default {self.default!r} is not one of the choices")
+        return self
+
+
+class Process(StrEnum):
+    sequential = "sequential"
+    hierarchical = "hierarchical"
+
+
+class StepSpec(_Strict):
+    """One unit of work (a CrewAI Task); ``context`` names earlier steps whose output it reads."""
+
+    name: Name
+    agent: Name
+    description: Text
+    expected_output: Text
+    context: list[Name] | None = Field(
+        default=None, description="earlier steps to read; unset: the previous step (CrewAI's default)"
+    )
+
+
+class CrewSpec(_Strict):
+    description: str = ""
+    process: Process = Process.sequential
+    manager: Name | None = Field(default=None, description="manager agent (hierarchical only)")
+    manager_model: Name | None = Field(default=None, description="manager model profile")
+    inputs: dict[Name, InputSpec] = Field(default_factory=dict)
+    steps: list[StepSpec] = Field(min_length=1)
+    max_rpm: int | None = Field(default=None, ge=1)
+    timeout_s: float | None = Field(default=None, gt=0, description="whole-run time limit")
+
+    @model_validator(mode="after")
+    def _manager_only_hierarchical(self) -> CrewSpec:
+        if self.process is Process.sequential and (self.manager or self.manager_model):
+            raise ValueError("manager and manager_model apply only to process: hierarchical")
+        return self
+
+
+class ModelProfile(_Strict):
+    """How to reach a model. Secrets are named by environment variable, never written here."""
+
+    provider: str = Field(default="crewai", description="'offline' or 'crewai' (any CrewAI LLM)")
+    model: str | None = Field(default=None, description="CrewAI model string, e.g. openai/gpt-4o-mini")
+    base_url: str | None = None
+    api_key_env: str | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1)
+    timeout: float = Field(default=60.0, gt=0, description="seconds per request")
+    max_retries: int = Field(default=2, ge=0, le=10)
+    stream: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in ("api_key", "apikey", "key", "token", "secret", "password"):
+                if key in data:
+                    raise ValueError(
+                        f"'{key}' may not be written in YAML; name the environment variable "
+                        "that holds it with api_key_env"
+                    )
+        return data
+
+    @model_validator(mode="after")
+    def _complete(self) -> ModelProfile:
+        if self.provider not in ("offline", "crewai"):
+            raise ValueError(f"provider must be 'offline' or 'crewai', not {self.provider!r}")
+        if self.provider == "crewai" and not self.model:
+            raise ValueError("a crewai profile needs 'model' (a CrewAI model string)")
+        if self.api_key_env is not None and not ENV_NAME.match(self.api_key_env):
+            raise ValueError(f"api_key_env must be an environment variable name, not {self.api_key_env!r}")
+        if self.base_url is not None and not re.match(r"^https?://", self.base_url):
+            raise ValueError("base_url must start with http:// or https://")
+        return self
+
+
+class ModelsSpec(_Strict):
+    default: Name | None = None
+    profiles: dict[Name, ModelProfile] = Field(default_factory=dict)
+
+
+class ConfigFile(_Strict):
+    """One YAML file: any of the three sections; files in a directory are merged."""
+
+    agents: dict[Name, AgentSpec] = Field(default_factory=dict)
+    crews: dict[Name, CrewSpec] = Field(default_factory=dict)
+    models: ModelsSpec | None = None

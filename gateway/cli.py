@@ -1,0 +1,211 @@
+"""The ``crewgate`` command: validate configs, run a crew in-process, serve the gateway.
+
+``validate`` never imports CrewAI, so it answers in well under a second.
+Exit codes for ``run``: 0 completed, 1 failed or cancelled, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+
+from agents.catalog import Catalog, validate_directory
+from agents.errors import ConfigIssue, InputError, UnknownCrewError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run CrewAI crews defined in YAML.")
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="config directory (default: CREWGATE_CONFIG_DIR)")
+]
+
+
+def _config_dir(given: Path | None) -> Path:
+    if given is not None:
+        return given
+    from gateway.settings import get_settings
+
+    return get_settings().config_dir
+
+
+def _print_issues(console: Console, issues: list[ConfigIssue]) -> None:
+    for issue in issues:
+        console.print(f"[bold]{issue.file}:{issue.line}:{issue.column}[/]: "
+                      f"[cyan]{issue.path or '-'}[/]: {issue.message}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def validate(
+    directory: Annotated[Path | None, typer.Argument(help="config directory")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON object")] = False,
+) -> None:
+    """Check every YAML file in the config directory; list every problem with file:line."""
+    out = Console(highlight=False)
+    started = time.perf_counter()
+    catalog, issues = validate_directory(_config_dir(directory))
+    elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+    if as_json:
+        print(json.dumps({
+            "ok": catalog is not None,
+            "version": catalog.version if catalog else None,
+            "errors": [i.as_dict() for i in issues],
+            "elapsed_ms": elapsed_ms,
+        }))
+    elif catalog is None:
+        _print_issues(Console(stderr=True, highlight=False), issues)
+        Console(stderr=True).print(f"[red]{len(issues)} problem{'s' if len(issues) != 1 else ''}[/]")
+    else:
+        out.print(f"[green]OK[/] {len(catalog.agents)} agents, {len(catalog.crews)} crews, "
+                  f"{len(catalog.profiles)} model profiles; version {catalog.version} ({elapsed_ms} ms)")
+    raise typer.Exit(EXIT_OK if catalog is not None else EXIT_FAILED)
+
+
+def _parse_inputs(pairs: list[str]) -> dict[str, str]:
+    inputs: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="-i/--input")
+        inputs[key.strip()] = value
+    return inputs
+
+
+def _load(config: Path | None, err: Console) -> Catalog:
+    catalog, issues = validate_directory(_config_dir(config))
+    if catalog is None:
+        _print_issues(err, issues)
+        err.print(f"[red]config is invalid ({len(issues)} problems); run `crewgate validate`[/]")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    return catalog
+
+
+@app.command()
+def crews(config: ConfigOption = None) -> None:
+    """List the crews and the inputs each one takes."""
+    out = Console(highlight=False)
+    catalog = _load(config, Console(stderr=True))
+    for name, crew in sorted(catalog.crews.items()):
+        out.print(f"[bold]{name}[/] ({crew.process.value}, {len(crew.steps)} steps) {crew.description}")
+        for key, spec in crew.inputs.items():
+            need = "required" if spec.is_required else f"optional, default {spec.default!r}"
+            out.print(f"  -i {key}=<{spec.type.value}>  {need}  {spec.description}")
+
+
+@app.command()
+def run(
+    crew: Annotated[str, typer.Argument(help="crew name")],
+    inputs: Annotated[list[str] | None, typer.Option("--input", "-i", help="key=value, repeatable")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help='print only {"task_id","status","result","usage","events"}')
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live progress")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Run a crew in this process with live progress, then print its report."""
+    from agents.events import EventDraft, EventType
+    from agents.inputs import validate_inputs
+    from gateway.logs import configure_logging
+    from gateway.settings import get_settings, process_env
+
+    settings = get_settings()
+    err = Console(stderr=True, highlight=False)
+    configure_logging("WARNING", settings.log_format if settings.log_format != "auto" else "console")
+    catalog = _load(config, err)
+    try:
+        spec = catalog.crew(crew)
+        checked = validate_inputs(crew, spec, _parse_inputs(inputs or []), roots=settings.roots)
+    except (UnknownCrewError, InputError) as e:
+        err.print(f"[red]error:[/] {e}", soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+    from gateway.execution import execute_task, public_event
+
+    task_id = str(uuid.uuid4())
+    events: list[dict[str, Any]] = []
+    progress = _Progress(err, enabled=not quiet)
+
+    def publish(draft: EventDraft) -> None:
+        event = public_event(task_id, len(events) + 1, draft)
+        events.append(event)
+        progress.show(event)
+
+    publish(EventDraft(EventType.task_queued, data={"crew": crew, "inputs": checked,
+                                                    "config_version": catalog.version}))
+    with contextlib.redirect_stdout(sys.stderr):
+        outcome = execute_task(task_id, catalog, crew, checked, publish=publish,
+                               roots=settings.roots, env=process_env())
+    if as_json:
+        print(json.dumps({"task_id": task_id, "status": outcome.status, "result": outcome.result,
+                          "usage": outcome.usage, "events": events}, ensure_ascii=False))
+    elif outcome.status == "completed":
+        Console().print(Markdown(outcome.result or ""))
+    else:
+        err.print(f"[red]task {outcome.status}:[/] [{outcome.error_code}] {outcome.error}")
+    raise typer.Exit(EXIT_OK if outcome.status == "completed" else EXIT_FAILED)
+
+
+class _Progress:
+    """One line per event on stderr: what each agent is doing, as it happens."""
+
+    def __init__(self, console: Console, *, enabled: bool) -> None:
+        self.console = console
+        self.enabled = enabled
+        self.started = time.perf_counter()
+
+    def show(self, event: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        kind, data = event["type"], event["data"]
+        line = _describe(kind, data, event.get("agent"), event.get("step"))
+        if line:
+            elapsed = time.perf_counter() - self.started
+            self.console.print(f"[dim]{elapsed:6.2f}s[/] {line}", soft_wrap=True)
+
+
+def _describe(kind: str, data: dict[str, Any], agent: str | None, step: str | None) -> str | None:
+    who = f"[cyan]{agent}[/]" if agent else ""
+    if kind == "task.started":
+        return f"[bold]task started[/] crew {data.get('crew')} (config {data.get('config_version')})"
+    if kind == "step.started":
+        return f"[bold]step {step}[/] → {who}"
+    if kind == "tool.started":
+        return f"  {who} calls [magenta]{data.get('tool')}[/] {data.get('args', '')[:120]}"
+    if kind == "tool.finished":
+        summary = _summary(data.get("output", ""))
+        return f"  {who} [magenta]{data.get('tool')}[/] ✓ {data.get('duration_ms')} ms {summary}"
+    if kind == "tool.failed":
+        return f"  {who} [magenta]{data.get('tool')}[/] [red]✗ {data.get('error', '')[:200]}[/]"
+    if kind == "step.completed":
+        return f"[green]step {step} done[/]"
+    if kind == "agent.log":
+        return f"  {who} [yellow]{data.get('message', '')[:200]}[/]"
+    if kind == "task.completed":
+        return f"[green bold]task completed[/] ({data.get('usage', {}).get('total_tokens', 0)} tokens)"
+    if kind in ("task.failed", "task.cancelled"):
+        return f"[red bold]{kind}[/] {data.get('code', '')} {data.get('error') or data.get('reason', '')}"
+    return None
+
+
+def _summary(output: str) -> str:
+    try:
+        return "— " + str(json.loads(output).get("summary", ""))[:160]
+    except (ValueError, AttributeError):
+        return ""
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Execute one task in this process: stamp events, run the crew, end in a terminal event.
+
+Used by the CLI and by the gateway's runners. The caller provides ``publish``, which
+receives each finished public event (with ``v``, ``id``, ``seq``, ``ts``) in order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from agents.catalog import Catalog
+from agents.events import EventDraft, EventType
+from agents.failures import describe_failure
+from agents.run import RunCancelled, run_crew
+
+__all__ = ["TaskOutcome", "execute_task", "public_event", "utc_now"]
+
+log = structlog.get_logger("crewgate.execution")
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def public_event(task_id: str, seq: int, draft: EventDraft, event_id: str | None = None) -> dict[str, Any]:
+    return {
+        "v": 1,
+        "id": event_id if event_id is not None else str(seq),
+        "seq": seq,
+        "task_id": task_id,
+        "ts": utc_now(),
+        "type": str(draft.type),
+        "agent": draft.agent,
+        "step": draft.step,
+        "data": draft.data,
+    }
+
+
+@dataclass
+class TaskOutcome:
+    status: str  # completed | failed | cancelled
+    result: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+    error_code: str | None = None
+    error: str | None = None
+    duration_s: float = 0.0
+
+
+def execute_task(
+    task_id: str,
+    catalog: Catalog,
+    crew: str,
+    inputs: Mapping[str, Any],
+    *,
+    publish: Callable[[EventDraft], None],
+    roots: Sequence[Path],
+    env: Mapping[str, str],
+    cancelled: Callable[[], str | None] = lambda: None,
+) -> TaskOutcome:
+    """Run the crew; emits task.started, the crew's events, and exactly one terminal event."""
+    started = time.perf_counter()
+    bound = structlog.contextvars.bound_contextvars(task_id=task_id, crew=crew, config_version=catalog.version)
+    with bound:
+        publish(EventDraft(EventType.task_started, data={"crew": crew, "config_version": catalog.version}))
+        log.info("task started")
+        try:
+            outcome = run_crew(catalog, crew, inputs, emit=publish, roots=roots, env=env, cancelled=cancelled)
+        except RunCancelled as e:
+            elapsed = time.perf_counter() - started
+            publish(EventDraft(EventType.task_cancelled, data={"reason": e.reason}))
+            log.info("task cancelled", reason=e.reason)
+            return TaskOutcome("cancelled", error_code="cancelled", error=e.reason, duration_s=elapsed)
+        except Exception as e:  # any failure of the crew ends the task, with a reason
+            code, message = describe_failure(e)
+            elapsed = time.perf_counter() - started
+            publish(EventDraft(EventType.task_failed, data={"code": code, "error": message}))
+            log.warning("task failed", code=code, error=message, exc_info=code == "crew_error")
+            return TaskOutcome("failed", error_code=code, error=message, duration_s=elapsed)
+        elapsed = time.perf_counter() - started
+        publish(EventDraft(EventType.task_completed, data={"usage": outcome.usage, "duration_ms": round(elapsed * 1000)}))
+        log.info("task completed", duration_s=round(elapsed, 3), total_tokens=outcome.usage.get("total_tokens"))
+        return TaskOutcome("completed", result=outcome.result, usage=outcome.usage, duration_s=elapsed)

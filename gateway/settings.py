@@ -1,0 +1,65 @@
+"""All of crewgate's settings, read once from ``CREWGATE_*`` environment variables.
+
+This is the only module that reads the process environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["PROJECT_ROOT", "Settings", "get_settings", "process_env"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CREWGATE_", extra="ignore")
+
+    config_dir: Path = Field(default=PROJECT_ROOT / "configs", description="YAML agents, crews, models")
+    allowed_roots: str = Field(
+        default=str(PROJECT_ROOT / "examples"),
+        description="directories tools may read, separated by os.pathsep",
+    )
+    database_url: str = Field(
+        default=f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'crewgate.db'}",
+        description="SQLAlchemy async URL",
+    )
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    max_concurrency: int = Field(default=4, ge=1, le=256, description="tasks run at once")
+    task_timeout_s: float = Field(default=900.0, gt=0, description="time limit per task")
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("allowed_roots")
+    @classmethod
+    def _roots_exist(cls, value: str) -> str:
+        parts = [p for p in value.split(os.pathsep) if p.strip()]
+        if not parts:
+            raise ValueError("at least one allowed root is required")
+        missing = [p for p in parts if not Path(p).expanduser().is_dir()]
+        if missing:
+            raise ValueError(f"allowed roots that are not directories: {', '.join(missing)}")
+        return value
+
+    @property
+    def roots(self) -> list[Path]:
+        return [Path(p).expanduser().resolve() for p in self.allowed_roots.split(os.pathsep) if p.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def process_env() -> Mapping[str, str]:
+    """The environment, for model profiles that name their key by variable (``api_key_env``)."""
+    return dict(os.environ)
