@@ -1,0 +1,297 @@
+"""Streaming log parser: JSON lines and timestamped plain text, plain or gzip.
+
+A record starts at a line that begins with a timestamp (plain text) or at a JSON
+object that carries a timestamp, level or message. Any other line continues the
+record above it (tracebacks, Java stack traces, Go goroutine dumps). Timestamps
+without a zone are taken as UTC; every ``Record.ts`` is an aware UTC datetime.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import re
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tools._sandbox import Sandbox
+from tools.logs._fields import (
+    LEVEL_MAP,
+    LEVELS,
+    TS_PATTERN,
+    from_groups,
+    level_rank,
+    normalize_level,
+    parse_ts,
+)
+
+__all__ = ["LEVELS", "ParseStats", "Record", "iter_records", "level_rank", "normalize_level",
+           "parse_ts"]  # fmt: skip
+
+_RANK = {name: i for i, name in enumerate(LEVELS)}
+MAX_EXTRA_LINES = 200  # continuation lines kept per record
+MAX_LINE_CHARS = 2000  # longer lines are cut
+
+_HEADER = re.compile(r"\[?" + TS_PATTERN + r"\]?(?:\s+|(?=\[)|$)")
+_NAMES = "|".join(sorted(LEVEL_MAP, key=len, reverse=True))
+# Level right after the timestamp (any case): "ERROR msg", "[error] msg", "| ERROR | msg".
+_LEVEL_FIRST = re.compile(rf"[-|:\s]*[\[(<]?({_NAMES})[\])>]?(?=[\s:|\-\[]|$)[\s:|]*(?:-\s+)?", re.IGNORECASE)
+# Level after up to four logger/thread tokens (upper case only): "[main] ERROR msg".
+_LEVEL_LATER = re.compile(rf"(?:\S+\s+){{1,4}}?[\[(<]?({_NAMES})[\])>]?(?=[\s:|\-\[]|$)[\s:|]*(?:-\s+)?")
+# Lines that continue a record even when that record has no timestamp.
+_CONTINUES = re.compile(
+    r"\s|Traceback \(|Caused by:|During handling|The above exception|goroutine \d+ |"
+    r"created by |\.\.\. \d+ |[\w.$]+(?:Error|Exception|Warning)\b|[\w./*()-]+\(.*\)$"
+)
+_ERROR_START = re.compile(r"Traceback \(|panic:|fatal error:|Exception in thread ")
+
+_TS_KEYS = ("ts", "time", "timestamp", "@timestamp", "datetime", "date", "@t", "asctime", "t")
+_LEVEL_KEYS = ("level", "severity", "lvl", "levelname", "loglevel", "log_level", "log.level",
+               "level_name", "@l")  # fmt: skip
+_MSG_KEYS = ("msg", "message", "event", "@m", "@mt", "text", "log")
+_EXTRA_KEYS = ("exception", "exc", "exc_info", "exc_text", "stack", "stack_trace", "stacktrace",
+               "traceback", "error.stack", "error.stack_trace", "err.stack", "@x")  # fmt: skip
+_ERROR_KEYS = ("error.type", "error.message", "error", "err")
+_CONTAINERS = (dict, list)
+_NESTED = ("log", "error", "err")  # objects whose fields count as "log.level", "error.type" ...
+_ROLES: dict[str, tuple[int, int]] = {}  # key -> (0 ts | 1 level | 2 msg | 3 trace | 4 error, rank)
+for _kind, _keys in enumerate((_TS_KEYS, _LEVEL_KEYS, _MSG_KEYS, _EXTRA_KEYS, _ERROR_KEYS)):
+    for _prio, _key in enumerate(_keys):
+        _ROLES.setdefault(_key, (_kind, _prio))
+
+
+@dataclass(slots=True)
+class Record:
+    """One log record: its first line plus the continuation lines that follow it."""
+
+    ts: datetime | None
+    level: str
+    message: str
+    extra: list[str] = field(default_factory=list)
+    source: str = ""
+    line: int = 0
+
+    @property
+    def rank(self) -> int:
+        return _RANK.get(self.level, 2)
+
+
+@dataclass(slots=True)
+class ParseStats:
+    """Counts gathered while parsing, for reporting what was (not) read."""
+
+    files: int = 0
+    lines: int = 0
+    records: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+
+def _json_fields(obj: dict[str, Any]) -> tuple[list[Any], list[Any], list[str]]:
+    """([ts, level, msg], exception values, error strings) from one JSON log object."""
+    best: list[Any] = [None, None, None]
+    rank = [99, 99, 99]
+    traces: list[tuple[int, Any]] = []
+    errors: list[tuple[int, str]] = []
+    known = obj.keys() & _ROLES.keys()  # usually 3-5 keys: cheaper than walking them all
+    pairs = [(key, obj[key]) for key in known]
+    for outer in _NESTED:
+        inner = obj.get(outer)
+        if isinstance(inner, dict):
+            pairs.extend((f"{outer}.{key}", value) for key, value in inner.items())
+    for key, value in pairs:
+        role = _ROLES.get(key)
+        if role is None or value is None or value == "":
+            continue
+        kind, prio = role
+        if kind < 3:
+            if prio < rank[kind] and not isinstance(value, _CONTAINERS):
+                best[kind], rank[kind] = value, prio
+        elif kind == 3:
+            traces.append((prio, value))
+        elif isinstance(value, str):  # an error field: one line joins the message
+            (errors if "\n" not in value else traces).append((prio, value))
+    if not traces and not errors:
+        return best, [], []
+    traces.sort(key=lambda t: t[0])
+    errors.sort(key=lambda t: t[0])
+    return best, [v for _, v in traces], [v for _, v in errors]
+
+
+def _text_lines(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return value.splitlines()
+    if isinstance(value, list):
+        return [line for item in value for line in _text_lines(item)]
+    if isinstance(value, dict):
+        return [line for item in value.values() for line in _text_lines(item)]
+    return []
+
+
+def _plain_case(word: str) -> bool:
+    return word.isupper() or word.islower()
+
+
+def _parse_header(text: str) -> tuple[datetime, str, str] | None:
+    """(ts, level, message) when ``text`` starts with a timestamp, else None."""
+    match = _HEADER.match(text)
+    if match is None:
+        return None
+    try:
+        ts = from_groups(match.groups())
+    except ValueError:
+        return None
+    rest = text[match.end() :]
+    found = _LEVEL_FIRST.match(rest)
+    if found is not None and not _plain_case(found.group(1)):
+        found = None  # "Error connecting ..." is prose, not a level column
+    found = found or _LEVEL_LATER.match(rest)
+    if found is None:
+        return ts, "INFO", rest.strip()
+    return ts, LEVEL_MAP[found.group(1).upper()], rest[found.end() :].rstrip()
+
+
+def _json_record(obj: Any, source: str, lineno: int) -> Record | None:
+    if not isinstance(obj, dict):
+        return None
+    (raw_ts, raw_level, raw_msg), traces, errors = _json_fields(obj)
+    if raw_ts is None and raw_level is None and raw_msg is None:
+        return None
+    ts, level = parse_ts(raw_ts), normalize_level(raw_level)
+    if raw_msg is None:
+        text = ""
+    elif isinstance(raw_msg, str):
+        text = raw_msg
+    else:
+        text = json.dumps(raw_msg, ensure_ascii=False)[:MAX_LINE_CHARS]
+    if level is None and text[:1].isdigit():  # e.g. docker: {"log": "2026-... ERROR ..."}
+        header = _parse_header(text.split("\n", 1)[0])
+        if header is not None:
+            ts = ts or header[0]
+            level = header[1]
+            text = header[2] + text[len(text.split("\n", 1)[0]) :]
+    first, _, rest = text.partition("\n")
+    errors = [e for e in errors if e != first]
+    if errors:
+        first = ": ".join(part for part in (first, *errors[:2]) if part)
+    extra = rest.splitlines()
+    trace = [line for value in traces for line in _text_lines(value)]
+    extra.extend(trace)
+    if level is None:
+        level = "ERROR" if trace else "INFO"
+    return Record(ts, level, first[:MAX_LINE_CHARS], extra[:MAX_EXTRA_LINES], source, lineno)
+
+
+def _orphan(line: str, source: str, lineno: int) -> Record:
+    """A record for a line with no timestamp and no record to continue."""
+    found = _LEVEL_FIRST.match(line)
+    level = LEVEL_MAP[found.group(1).upper()] if found else None
+    level = level or ("ERROR" if _ERROR_START.match(line) else "INFO")
+    return Record(None, level, line.strip(), [], source, lineno)
+
+
+def _finish(record: Record, dropped: int) -> Record:
+    extra = record.extra
+    while extra and not extra[-1].strip():
+        extra.pop()
+    if dropped:
+        extra.append(f"…[{dropped} more lines]")
+    return record
+
+
+def _parse_lines(lines: Iterable[str], source: str, stats: ParseStats) -> Iterator[Record]:
+    current: Record | None = None
+    dropped = 0
+    lineno = 0
+    for lineno, raw in enumerate(lines, 1):
+        line = raw.rstrip("\r\n")
+        if len(line) > MAX_LINE_CHARS:
+            line = line[:MAX_LINE_CHARS] + "…"
+        first = line[:1]
+        new: Record | None = None
+        if first == "{":
+            try:
+                new = _json_record(json.loads(line), source, lineno)
+            except ValueError:
+                new = None
+        elif first.isdigit() or first == "[":
+            header = _parse_header(line)
+            if header is not None:
+                new = Record(header[0], header[1], header[2], [], source, lineno)
+        if new is None:
+            if current is not None and (current.ts is not None or not line or
+                                        _CONTINUES.match(line)):  # fmt: skip
+                if len(current.extra) < MAX_EXTRA_LINES:
+                    current.extra.append(line)
+                else:
+                    dropped += 1
+                continue
+            if not line.strip():
+                continue
+            new = _orphan(line, source, lineno)
+        if current is not None:
+            stats.records += 1
+            yield _finish(current, dropped)
+        current, dropped = new, 0
+    stats.lines += lineno
+    if current is not None:
+        stats.records += 1
+        yield _finish(current, dropped)
+
+
+def _open_text(path: Path, stack: contextlib.ExitStack) -> io.TextIOWrapper | str:
+    """A text stream over ``path`` (gunzipped when needed), or the reason it is skipped."""
+    binary: Any = stack.enter_context(open(path, "rb"))  # noqa: SIM115 - closed by the stack
+    if binary.peek(2)[:2] == b"\x1f\x8b":
+        binary = stack.enter_context(gzip.GzipFile(fileobj=binary, mode="rb"))
+    if b"\x00" in binary.peek(8192)[:8192]:
+        return "binary file"
+    return stack.enter_context(io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline=None))
+
+
+def _iter_file(path: Path, stats: ParseStats) -> Iterator[Record]:
+    with contextlib.ExitStack() as stack:
+        try:
+            stream = _open_text(path, stack)
+        except (OSError, EOFError, zlib.error) as e:
+            stats.skipped.append((str(path), f"{e.__class__.__name__}: {e}"))
+            return
+        if isinstance(stream, str):
+            stats.skipped.append((str(path), stream))
+            return
+        stats.files += 1
+        try:
+            yield from _parse_lines(stream, str(path), stats)
+        except (OSError, EOFError, zlib.error) as e:  # truncated or corrupt .gz: keep what was read
+            stats.skipped.append((str(path), f"stopped early: {e.__class__.__name__}: {e}"))
+
+
+def iter_records(
+    paths: str | Path | Iterable[str | Path],
+    *,
+    sandbox: Sandbox | None = None,
+    stats: ParseStats | None = None,
+) -> Iterator[Record]:
+    """Stream records from files and directories (recursively, sorted, symlinks checked).
+
+    Directories are walked with ``sandbox.walk_files`` (by default a sandbox rooted at
+    the directory itself), so links that lead outside the roots are skipped.
+    """
+    if stats is None:
+        stats = ParseStats()
+    items = [paths] if isinstance(paths, str | Path) else list(paths)
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            walker = sandbox if sandbox is not None else Sandbox([path])
+            for file in walker.walk_files(path):
+                yield from _iter_file(file, stats)
+        elif path.is_file():
+            yield from _iter_file(path, stats)
+        else:
+            stats.skipped.append((str(path), "not a file or directory"))
