@@ -72,9 +72,9 @@ def locate(root: Any, path: Sequence[str | int], *, at_key: bool = False) -> tup
                 pass
             node = node[part]
         else:
-            if isinstance(node, CommentedMap | CommentedSeq) and node.lc.line is not None:
-                if (line, column) == (1, 1):
-                    line, column = node.lc.line + 1, node.lc.col + 1
+            has_position = isinstance(node, CommentedMap | CommentedSeq) and node.lc.line is not None
+            if has_position and (line, column) == (1, 1):
+                line, column = node.lc.line + 1, node.lc.col + 1
             break
     return line, column
 

@@ -322,14 +322,16 @@ def _check_crew(
     if spec.manager is not None and spec.manager not in agents:
         issues.append(crew.issue(f"unknown agent '{spec.manager}' (known: {_known(agents)})", "manager"))
     if spec.manager_model is not None and spec.manager_model not in profiles:
-        issues.append(crew.issue(f"unknown model profile '{spec.manager_model}' (known: {_known(profiles)})", "manager_model"))
+        known = _known(profiles)
+        issues.append(crew.issue(f"unknown model profile '{spec.manager_model}' (known: {known})", "manager_model"))
     if spec.process is Process.hierarchical and spec.manager in {s.agent for s in spec.steps}:
         issues.append(crew.issue("the manager agent may not also be assigned a step", "manager"))
 
     position: dict[str, int] = {}
     for i, step in enumerate(spec.steps):
         if step.name in position:
-            issues.append(crew.issue(f"duplicate step name '{step.name}' (also step {position[step.name]})", "steps", i, "name"))
+            message = f"duplicate step name '{step.name}' (also step {position[step.name]})"
+            issues.append(crew.issue(message, "steps", i, "name"))
         else:
             position[step.name] = i
 
@@ -343,7 +345,8 @@ def _check_crew(
             if ref == step.name:
                 issues.append(crew.issue(f"step '{step.name}' lists itself in its context", "steps", i, "context", j))
             elif ref not in position:
-                issues.append(crew.issue(f"unknown step '{ref}' in context (steps: {_known(position)})", "steps", i, "context", j))
+                message = f"unknown step '{ref}' in context (steps: {_known(position)})"
+                issues.append(crew.issue(message, "steps", i, "context", j))
             elif position[ref] > i:
                 issues.append(crew.issue(
                     f"context step '{ref}' comes later; context may only name earlier steps", "steps", i, "context", j

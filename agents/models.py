@@ -19,7 +19,7 @@ def make_llm(name: str, profile: ModelProfile, *, inputs: Mapping[str, Any], env
     if profile.provider == "offline":
         from agents.offline import OfflineLLM
 
-        return OfflineLLM(inputs=dict(inputs))
+        return OfflineLLM(model="offline", inputs=dict(inputs))
 
     from crewai import LLM
 

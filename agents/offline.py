@@ -25,10 +25,11 @@ from crewai.events.types.llm_events import LLMCallType
 from crewai.llms.base_llm import BaseLLM, llm_call_context
 from pydantic import Field
 
-__all__ = ["OfflineLLM", "FACTS_HEADING"]
+__all__ = ["OfflineLLM", "facts_comment"]
 
-FACTS_HEADING = "### Facts"
-_FACTS_BLOCK = re.compile(r"```json\s*(\{.*?\})\s*```", re.DOTALL)
+# Facts ride along in an HTML comment: invisible where the report is rendered as
+# Markdown, but present in the text CrewAI hands the next step as context.
+_FACTS_BLOCK = re.compile(r"<!-- crewgate:facts (\{.*?\}) -->", re.DOTALL)
 
 # tool argument -> fact names that may fill it, in order of preference
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -173,9 +174,15 @@ def fill_arguments(schema: dict[str, Any], facts: dict[str, Any]) -> tuple[dict[
                 break
         if value is not None:
             arguments[name] = _as_type(value, prop)
-        elif name in required:
+        elif name in required and not _optional(prop):
             missing.append(name)
     return arguments, missing
+
+
+def _optional(prop: dict[str, Any]) -> bool:
+    """Strict schemas list every property as required; a default or a null type says otherwise."""
+    kinds = {prop.get("type")} | {p.get("type") for p in prop.get("anyOf", []) if isinstance(p, dict)}
+    return "default" in prop or "null" in kinds
 
 
 def write_answer(
@@ -183,7 +190,7 @@ def write_answer(
     *, role: str = "", skipped: list[str] | None = None,
 ) -> str:
     summaries = [
-        f"- `{data.get('tool', 'tool')}`: {data['summary']}"
+        f"- `{data.get('tool', 'tool')}`: {_md(data['summary'])}"
         for data in (_json(_text(m.get("content"))) for m in messages if m.get("role") == "tool")
         if isinstance(data, dict) and data.get("summary")
     ]
@@ -193,11 +200,14 @@ def write_answer(
         if m.get("role") == "tool" and not isinstance(_json(_text(m.get("content"))), dict)
     ]
     lines = [f"## {role or 'Findings'}", ""]
-    findings = [f"- **{label}:** {facts[key]}" for key, label in _FINDINGS if facts.get(key) not in (None, "")]
+    conclusion = _conclusion(facts)
+    if conclusion:
+        lines += [conclusion, ""]
+    findings = [f"- **{label}:** {_md(facts[key])}" for key, label in _FINDINGS if facts.get(key) not in (None, "")]
     if findings:
         lines += ["**Findings**", "", *findings, ""]
     if facts.get("ruled_out"):
-        lines += ["**Ruled out**", "", *(f"- {item}" for item in facts["ruled_out"]), ""]
+        lines += ["**Ruled out**", "", *(f"- {_md(item)}" for item in facts["ruled_out"]), ""]
     if summaries:
         lines += ["**Evidence**", "", *summaries, ""]
     if failures:
@@ -209,8 +219,34 @@ def write_answer(
     if not (findings or summaries or failures):
         lines += ["No tool produced findings for this step.", ""]
     carried = {k: v for k, v in facts.items() if k not in inputs and not k.startswith("line_window")}
-    lines += [FACTS_HEADING, "", "```json", json.dumps({"facts": carried}, indent=1, default=str), "```"]
+    lines.append(facts_comment(carried))
     return "\n".join(lines)
+
+
+def facts_comment(facts: dict[str, Any]) -> str:
+    text = json.dumps({"facts": facts}, default=str, ensure_ascii=False).replace(">", "\\u003e")
+    return f"<!-- crewgate:facts {text} -->"
+
+
+def _conclusion(facts: dict[str, Any]) -> str | None:
+    """One sentence tying the findings together, when there is enough to say it."""
+    if not (facts.get("signature") and facts.get("file_line") and facts.get("commit")):
+        return None
+    count = f" ({facts['signature_count']} occurrences" if facts.get("signature_count") else " ("
+    since = f" since {facts['onset']})" if facts.get("onset") else ")"
+    subject = f" '{facts['commit_subject']}'" if facts.get("commit_subject") else ""
+    return (
+        f"The new error `{facts['signature']}`{count}{since} is raised at `{facts['file_line']}`, "
+        f"a line last changed before the onset by commit `{str(facts['commit'])[:12]}`{subject}."
+    ).replace(" ( since", " (since").replace(" ()", "")
+
+
+def _md(value: Any) -> str:
+    """Plain text safe inside Markdown: template placeholders like <ip> are not HTML tags."""
+    text = str(value)
+    for char in ("\\", "<", ">", "*", "_", "`"):
+        text = text.replace(char, "\\" + char)
+    return text
 
 
 def _tool_facts(content: str) -> dict[str, Any]:

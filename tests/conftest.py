@@ -5,3 +5,23 @@ os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("CREWAI_DISABLE_TRACKING", "true")
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
+
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def incident(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The shipped example incident, generated once per test session into a temp dir."""
+    root = tmp_path_factory.mktemp("example")
+    out = root / "incident"
+    subprocess.run([sys.executable, str(PROJECT / "examples" / "generate_incident.py"), "--out", str(out)],
+                   check=True, capture_output=True, timeout=120)
+    expected = json.loads((out / "expected.json").read_text())
+    return {"root": root, "dir": out, "expected": expected}

@@ -206,5 +206,5 @@ def test_shipped_configs_are_valid() -> None:
     catalog = load_catalog(Path(__file__).resolve().parents[2] / "configs")
     crew = catalog.crews["incident_triage"]
     assert [s.agent for s in crew.steps] == ["log_analyst", "code_investigator", "triage_lead"]
-    assert set(crew.inputs) == {"service", "logs", "repo", "since"}
+    assert set(crew.inputs) == {"service", "logs", "repo", "since", "runbooks"}
     assert not crew.inputs["since"].is_required

@@ -43,6 +43,7 @@ def hang(seconds: float) -> dict[str, Any]:
 class ScriptedModel:
     script: list[dict[str, Any]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
     delay_s: float = 0.0
     default: dict[str, Any] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -56,6 +57,7 @@ class ScriptedModel:
     async def completions(self, request: Request) -> Any:
         body = await request.json()
         self.requests.append(body)
+        self.headers.append(dict(request.headers))
         item = self.next_item()
         if self.delay_s:
             await asyncio.sleep(self.delay_s)

@@ -1,0 +1,38 @@
+# Two commands: `make run` (set up, build the example incident, triage it) and
+# `make test` (set up, run the whole suite). Everything installs into .venv.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+EXAMPLE := examples/incident
+
+.PHONY: setup run test check example clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+$(EXAMPLE)/expected.json: examples/generate_incident.py | $(STAMP)
+	$(BIN)/python examples/generate_incident.py --out $(EXAMPLE) --force
+
+example: $(EXAMPLE)/expected.json
+
+run: setup example
+	$(BIN)/crewgate run incident_triage \
+		-i service=checkout -i logs=$(EXAMPLE)/logs -i repo=$(EXAMPLE)/repo \
+		-i runbooks=$(EXAMPLE)/runbooks
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+check: setup
+	$(BIN)/ruff check gateway agents tools tests examples
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) $(EXAMPLE) var .pytest_cache
