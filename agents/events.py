@@ -128,12 +128,16 @@ class EventMapper:
 
     def _on_tool_usage_finished(self, event: Any) -> EventDraft:
         duration = (event.finished_at - event.started_at).total_seconds() * 1000
-        return EventDraft(EventType.tool_finished, self._agent_of(event), self._step, {
+        data = {
             "tool": event.tool_name,
             "output": cut(event.output),
             "duration_ms": round(duration, 1),
             "from_cache": bool(event.from_cache),
-        })
+        }
+        summary = _summary_of(event.output)
+        if summary:
+            data["summary"] = summary
+        return EventDraft(EventType.tool_finished, self._agent_of(event), self._step, data)
 
     def _on_tool_usage_error(self, event: Any) -> EventDraft:
         return EventDraft(EventType.tool_failed, self._agent_of(event), self._step, {
@@ -142,6 +146,18 @@ class EventMapper:
 
     _on_tool_validate_input_error = _on_tool_usage_error
     _on_tool_selection_error = _on_tool_usage_error
+
+
+def _summary_of(output: Any) -> str | None:
+    """The one-line summary of a crewgate tool result, when the output is one."""
+    if not isinstance(output, str) or not output.startswith("{"):
+        return None
+    try:
+        parsed = json.loads(output)
+    except ValueError:
+        return None
+    summary = parsed.get("summary") if isinstance(parsed, dict) else None
+    return cut(summary, 300) if isinstance(summary, str) and summary else None
 
 
 def _call_name(call: Any) -> str:

@@ -181,7 +181,7 @@ def _describe(kind: str, data: dict[str, Any], agent: str | None, step: str | No
     if kind == "tool.started":
         return f"  {who} calls [magenta]{data.get('tool')}[/] {data.get('args', '')[:120]}"
     if kind == "tool.finished":
-        summary = _summary(data.get("output", ""))
+        summary = f"— {data['summary'][:160]}" if data.get("summary") else ""
         return f"  {who} [magenta]{data.get('tool')}[/] ✓ {data.get('duration_ms')} ms {summary}"
     if kind == "tool.failed":
         return f"  {who} [magenta]{data.get('tool')}[/] [red]✗ {data.get('error', '')[:200]}[/]"
@@ -194,13 +194,6 @@ def _describe(kind: str, data: dict[str, Any], agent: str | None, step: str | No
     if kind in ("task.failed", "task.cancelled"):
         return f"[red bold]{kind}[/] {data.get('code', '')} {data.get('error') or data.get('reason', '')}"
     return None
-
-
-def _summary(output: str) -> str:
-    try:
-        return "— " + str(json.loads(output).get("summary", ""))[:160]
-    except (ValueError, AttributeError):
-        return ""
 
 
 def main() -> None:

@@ -65,6 +65,7 @@ def test_events_follow_the_public_contract(triage: dict[str, Any]) -> None:
     assert steps == [("analyze_logs", "log_analyst"), ("investigate_code", "code_investigator"),
                      ("write_report", "triage_lead")]
     tools = [e["data"]["tool"] for e in events if e["type"] == "tool.finished"]
+    assert all(e["data"]["summary"] for e in events if e["type"] == "tool.finished")
     assert {"error_signatures", "error_timeline", "map_stack_frames", "suspect_commits", "search_runbooks"} <= set(tools)
     # every tool call is attributed to the agent and step that made it
     for e in events:
