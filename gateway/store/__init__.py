@@ -1,0 +1,39 @@
+"""The task store and event log: one SQLAlchemy implementation for SQLite and PostgreSQL.
+
+    store = open_store(settings.database_url)
+    await store.migrate()
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import URL
+
+from ._types import (
+    TERMINAL_STATUSES,
+    EventInput,
+    IdempotencyConflict,
+    Store,
+    StoredEvent,
+    TaskRecord,
+    TaskStatus,
+)
+from .sql import SqlStore
+
+__all__ = [
+    "TERMINAL_STATUSES",
+    "EventInput",
+    "IdempotencyConflict",
+    "SqlStore",
+    "Store",
+    "StoredEvent",
+    "TaskRecord",
+    "TaskStatus",
+    "open_store",
+]
+
+
+def open_store(url: str | URL, *, pool_size: int = 5) -> SqlStore:
+    """A store for an async SQLAlchemy URL (``sqlite+aiosqlite:///path.db`` creates the
+    parent directory; ``postgresql+asyncpg://user@host/db``). Call ``await store.migrate()``
+    before use. Nothing connects until the first call."""
+    return SqlStore(url, pool_size=pool_size)

@@ -1,0 +1,115 @@
+"""Plumbing shared by the store's parts: tables, row mapping, the write transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ._engine import make_engine
+from ._types import TERMINAL_STATUSES, EventInput, StoredEvent, TaskRecord, TaskStatus
+from .models import ConfigVersion, Event, Task
+
+T = Task.__table__
+E = Event.__table__
+C = ConfigVersion.__table__
+
+ACTIVE = (TaskStatus.queued.value, TaskStatus.running.value)
+TERMINAL_EVENT_TYPES = frozenset(f"task.{s.value}" for s in TERMINAL_STATUSES)
+MAX_KEY_LEN = 255
+
+# pg_advisory_xact_lock keys (arbitrary constants, "crewgate" in spirit).
+EVENTS_LOCK = text("SELECT pg_advisory_xact_lock(7301415234001)")
+MIGRATE_LOCK = text("SELECT pg_advisory_xact_lock(7301415234002)")
+
+TASK_FIELDS = tuple(f.name for f in dataclasses.fields(TaskRecord))
+TASK_COLS = tuple(T.c[name] for name in TASK_FIELDS)
+EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(StoredEvent))
+EVENT_COLS = tuple(E.c[name] for name in EVENT_FIELDS)
+
+INSERT_EVENT = insert(E)
+INSERT_EVENTS = insert(E).returning(E.c.id, E.c.seq)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def clean_text(value: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL; keep both databases storing the same thing.
+    return value.replace("\x00", "\ufffd") if value else value
+
+
+def task_record(row: Any) -> TaskRecord:
+    m: Mapping[str, Any] = row._mapping
+    values = {name: m[name] for name in TASK_FIELDS}
+    values["status"] = TaskStatus(values["status"])
+    values["cancel_requested"] = bool(values["cancel_requested"])
+    return TaskRecord(**values)
+
+
+def stored_event(row: Any) -> StoredEvent:
+    return StoredEvent(**{name: row._mapping[name] for name in EVENT_FIELDS})
+
+
+class StoreCore:
+    """Engine, connections and the write transaction; shared by the event log and the task store."""
+
+    def __init__(self, url: str | URL, *, pool_size: int = 5, echo: bool = False) -> None:
+        self._engine = make_engine(url, pool_size=pool_size, echo=echo)
+        self._sqlite = self._engine.dialect.name == "sqlite"
+        # PostgreSQL reads skip BEGIN/COMMIT; SQLite reads are outside transactions anyway.
+        self._reader = self._engine if self._sqlite else self._engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._write_lock = asyncio.Lock()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._engine.dialect.name
+
+    @asynccontextmanager
+    async def _write(self, *, events: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A write transaction. ``events``: it inserts events, so it must commit in id order.
+
+        SQLite: one writer at a time anyway (BEGIN IMMEDIATE); the lock makes this process's
+        writers queue here instead of sleeping in busy_timeout. PostgreSQL: the advisory lock
+        orders event writers across processes; the local lock keeps waiting writers from
+        each holding a pooled connection (which readers need) while they wait.
+        """
+        if self._sqlite:
+            async with self._write_lock, self._engine.begin() as conn:
+                yield conn
+        elif events:
+            async with self._write_lock, self._engine.begin() as conn:
+                await conn.execute(EVENTS_LOCK)
+                yield conn
+        else:
+            async with self._engine.begin() as conn:
+                yield conn
+
+    @staticmethod
+    async def _insert_events(
+        conn: AsyncConnection, task_id: str, crew: str, last_seq: int, events: Sequence[EventInput], ts: datetime
+    ) -> list[StoredEvent]:
+        first = last_seq - len(events) + 1
+        rows = [
+            dict(task_id=task_id, crew=crew, seq=first + i, ts=ts, type=ev.type, agent=ev.agent, step=ev.step,
+                 data=ev.data)
+            for i, ev in enumerate(events)
+        ]
+        if len(rows) == 1:  # the common case; SQLite then needs no RETURNING round trip (lastrowid)
+            ids = {first: (await conn.execute(INSERT_EVENT, rows[0])).inserted_primary_key[0]}
+        else:  # one cached statement, sent as an executemany ("insertmanyvalues" batches)
+            ids = {seq: id_ for id_, seq in await conn.execute(INSERT_EVENTS, rows)}
+        return [StoredEvent(id=ids[r["seq"]], **r) for r in rows]

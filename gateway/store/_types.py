@@ -1,0 +1,191 @@
+"""The store seam: what the gateway needs from its database, independent of which one.
+
+One implementation (``gateway.store.sql.SqlStore``) serves both the embedded default
+(SQLite, WAL) and PostgreSQL through SQLAlchemy 2 async; the URL chooses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+__all__ = [
+    "EventInput",
+    "IdempotencyConflict",
+    "Store",
+    "StoredEvent",
+    "TaskRecord",
+    "TaskStatus",
+    "TERMINAL_STATUSES",
+]
+
+
+class TaskStatus(StrEnum):
+    queued = "queued"  # accepted, waiting for a runner
+    running = "running"  # a runner claimed it
+    completed = "completed"  # terminal: result stored
+    failed = "failed"  # terminal: error_code and error say why
+    cancelled = "cancelled"  # terminal: stopped on request
+
+
+TERMINAL_STATUSES = frozenset({TaskStatus.completed, TaskStatus.failed, TaskStatus.cancelled})
+
+
+class IdempotencyConflict(Exception):
+    """An Idempotency-Key was reused with a different request body."""
+
+    def __init__(self, key: str, task_id: str) -> None:
+        self.key = key
+        self.task_id = task_id
+        super().__init__(f"Idempotency-Key '{key}' was already used for task {task_id} with a different request")
+
+
+@dataclass(frozen=True)
+class EventInput:
+    """An event to append: the store assigns ``id``, ``seq`` and ``ts``."""
+
+    type: str
+    agent: str | None = None
+    step: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: int  # global, increasing in commit order across all tasks
+    seq: int  # per task, 1, 2, 3 … with no gaps
+    task_id: str
+    crew: str
+    ts: datetime  # UTC, aware
+    type: str
+    agent: str | None
+    step: str | None
+    data: dict[str, Any]
+
+    def public(self) -> dict[str, Any]:
+        """The v1 wire form (DESIGN.md, "Event contract")."""
+        return {
+            "v": 1,
+            "id": str(self.id),
+            "seq": self.seq,
+            "task_id": self.task_id,
+            "ts": self.ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "type": self.type,
+            "agent": self.agent,
+            "step": self.step,
+            "data": self.data,
+        }
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    id: str  # uuid4 string
+    num: int  # insertion order, for keyset paging
+    crew: str
+    inputs: dict[str, Any]
+    status: TaskStatus
+    config_version: str
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    result: str | None = None
+    usage: dict[str, int] | None = None
+    error_code: str | None = None
+    error: str | None = None
+    retry_of: str | None = None
+    idempotency_key: str | None = None
+    cancel_requested: bool = False
+    last_seq: int = 0
+
+
+class Store(Protocol):
+    async def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision."""
+
+    async def ping(self) -> None:
+        """Raise if the database does not answer."""
+
+    async def close(self) -> None: ...
+
+    # config snapshots: a task runs the config version it was queued with, even after restarts
+    async def save_config(self, version: str, files: dict[str, str]) -> None:
+        """Idempotent: saving a version that exists changes nothing."""
+
+    async def load_config(self, version: str) -> dict[str, str] | None: ...
+
+    # tasks
+    async def create_task(
+        self,
+        crew: str,
+        inputs: dict[str, Any],
+        config_version: str,
+        *,
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
+        retry_of: str | None = None,
+    ) -> tuple[TaskRecord, bool]:
+        """Insert a queued task and its ``task.queued`` event (seq 1) in one transaction.
+
+        With an ``idempotency_key`` already used: returns (that task, False) when
+        ``request_hash`` matches, raises IdempotencyConflict when it does not.
+        """
+
+    async def get_task(self, task_id: str) -> TaskRecord | None: ...
+
+    async def list_tasks(
+        self,
+        *,
+        status: TaskStatus | None = None,
+        crew: str | None = None,
+        limit: int = 50,
+        before_num: int | None = None,
+    ) -> list[TaskRecord]:
+        """Newest first; ``before_num`` pages on (keyset on ``num``)."""
+
+    async def tasks_with_status(self, status: TaskStatus) -> list[TaskRecord]:
+        """Oldest first."""
+
+    async def claim_task(self, task_id: str) -> TaskRecord | None:
+        """queued -> running (sets started_at), atomically; None when it was not queued."""
+
+    async def finish_task(
+        self,
+        task_id: str,
+        status: TaskStatus,
+        event: EventInput,
+        *,
+        result: str | None = None,
+        usage: dict[str, int] | None = None,
+        error_code: str | None = None,
+        error: str | None = None,
+    ) -> StoredEvent | None:
+        """Set a terminal status and append the terminal ``event`` in one transaction.
+
+        None (and nothing written) when the task is already terminal.
+        """
+
+    async def request_cancel(self, task_id: str, reason: str) -> TaskRecord | None:
+        """Queued: cancelled now, with a ``task.cancelled`` event. Running: cancel_requested
+        set. Terminal: unchanged. None when the task does not exist."""
+
+    # events
+    async def append(self, task_id: str, events: list[EventInput]) -> list[StoredEvent]:
+        """Append in order; seq continues the task's last_seq. Refuses (ValueError) to
+        append to a task that is already terminal."""
+
+    async def events_for_task(self, task_id: str, after_seq: int = 0, limit: int = 500) -> list[StoredEvent]:
+        """seq > after_seq, ascending."""
+
+    async def events_after(
+        self,
+        after_id: int = 0,
+        limit: int = 500,
+        *,
+        crews: list[str] | None = None,
+        types: list[str] | None = None,
+    ) -> list[StoredEvent]:
+        """All tasks' events with id > after_id, ascending, optionally filtered."""
+
+    async def last_event_id(self) -> int: ...
