@@ -79,7 +79,7 @@ def _dotted(path: tuple[str | int, ...]) -> str:
     return out
 
 
-def _display(path: Path) -> str:
+def _display_path(path: Path) -> str:
     rel = os.path.relpath(path)
     return path.as_posix() if rel.startswith("..") else rel
 
@@ -118,9 +118,19 @@ def _version(directory: Path, files: list[Path]) -> str:
     return digest.hexdigest()[:12]
 
 
-def validate_directory(directory: str | os.PathLike[str]) -> tuple[Catalog | None, list[ConfigIssue]]:
-    """Load and check every YAML file under ``directory``; never raises for bad content."""
+def validate_directory(
+    directory: str | os.PathLike[str], *, relative_names: bool = False
+) -> tuple[Catalog | None, list[ConfigIssue]]:
+    """Load and check every YAML file under ``directory``; never raises for bad content.
+
+    Issues name files as given (relative to the working directory when below it), or
+    relative to ``directory`` itself with ``relative_names``.
+    """
     base = Path(directory)
+
+    def _display(path: Path) -> str:
+        return path.relative_to(base).as_posix() if relative_names else _display_path(path)
+
     if not base.is_dir():
         return None, [ConfigIssue(str(base), 1, 1, "", "config directory does not exist")]
     files = _files(base)

@@ -29,8 +29,11 @@ class RunCancelled(BaseException):  # noqa: N818 - a control-flow signal, like K
     A BaseException so that CrewAI's ``except Exception`` blocks let it through.
     """
 
-    def __init__(self, reason: str = "cancelled") -> None:
+    def __init__(self, reason: str = "cancelled", *, failure_code: str | None = None) -> None:
         self.reason = reason
+        # None: the task was cancelled on request; otherwise it failed with this code
+        # ("timeout" past its time limit, "interrupted" when the gateway shut down)
+        self.failure_code = failure_code
         super().__init__(reason)
 
 
@@ -48,9 +51,9 @@ def run_crew(
     emit: Callable[[EventDraft], None],
     roots: Sequence[str | os.PathLike[str]],
     env: Mapping[str, str],
-    cancelled: Callable[[], str | None] = lambda: None,
+    cancelled: Callable[[], RunCancelled | None] = lambda: None,
 ) -> RunOutcome:
-    """Build a fresh crew and kick it off; ``cancelled()`` returns a reason to stop, or None."""
+    """Build a fresh crew and kick it off; ``cancelled()`` returns why to stop, or None."""
     from crewai.events.stream_context import add_stream_sink, reset_stream_sinks
 
     assembled = build_crew(catalog, crew_name, inputs, roots=roots, env=env)
@@ -63,14 +66,14 @@ def run_crew(
             if draft is None:
                 return
             if draft.type in _CHECKPOINTS:
-                reason = cancelled()
-                if reason:
-                    raise RunCancelled(reason)
+                stop = cancelled()
+                if stop is not None:
+                    raise stop
             emit(draft)
 
-    reason = cancelled()
-    if reason:
-        raise RunCancelled(reason)
+    stop = cancelled()
+    if stop is not None:
+        raise stop
     token = add_stream_sink(sink)
     try:
         output = assembled.crew.kickoff(inputs=dict(inputs))

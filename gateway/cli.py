@@ -196,6 +196,46 @@ def _describe(kind: str, data: dict[str, Any], agent: str | None, step: str | No
     return None
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to bind (default: CREWGATE_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default: CREWGATE_PORT)")] = None,
+) -> None:
+    """Run the gateway: REST, WebSocket and SSE on one port."""
+    import uvicorn
+
+    from agents.errors import ConfigError
+    from gateway.app import create_app
+    from gateway.logs import configure_logging
+    from gateway.settings import get_settings
+
+    settings = get_settings()
+    if host is not None or port is not None:
+        settings = settings.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v is not None})
+    configure_logging(settings.log_level, settings.log_format)
+    err = Console(stderr=True, highlight=False)
+    catalog, issues = validate_directory(settings.config_dir)
+    if catalog is None:
+        _print_issues(err, issues)
+        err.print(f"[red]refusing to start: the config in {settings.config_dir} is invalid[/]")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    base = f"http://{settings.host}:{settings.port}"
+    err.print(f"crewgate on [bold]{base}[/] — API docs at [bold]{base}/docs[/], "
+              f"OpenAPI at {base}/openapi.json; config {catalog.version}; store {settings.database_url}",
+              soft_wrap=True)
+    config = uvicorn.Config(
+        create_app(settings), host=settings.host, port=settings.port, log_config=None,
+        ws="websockets-sansio", ws_ping_interval=settings.ws_ping_interval_s,
+        ws_ping_timeout=settings.ws_ping_interval_s,
+        timeout_graceful_shutdown=5,
+    )
+    try:
+        uvicorn.Server(config).run()
+    except ConfigError as e:
+        _print_issues(err, e.issues)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
 def main() -> None:
     app()
 

@@ -62,7 +62,7 @@ def execute_task(
     publish: Callable[[EventDraft], None],
     roots: Sequence[Path],
     env: Mapping[str, str],
-    cancelled: Callable[[], str | None] = lambda: None,
+    cancelled: Callable[[], RunCancelled | None] = lambda: None,
 ) -> TaskOutcome:
     """Run the crew; emits task.started, the crew's events, and exactly one terminal event."""
     started = time.perf_counter()
@@ -74,6 +74,10 @@ def execute_task(
             outcome = run_crew(catalog, crew, inputs, emit=publish, roots=roots, env=env, cancelled=cancelled)
         except RunCancelled as e:
             elapsed = time.perf_counter() - started
+            if e.failure_code:
+                publish(EventDraft(EventType.task_failed, data={"code": e.failure_code, "error": e.reason}))
+                log.warning("task stopped", code=e.failure_code, error=e.reason)
+                return TaskOutcome("failed", error_code=e.failure_code, error=e.reason, duration_s=elapsed)
             publish(EventDraft(EventType.task_cancelled, data={"reason": e.reason}))
             log.info("task cancelled", reason=e.reason)
             return TaskOutcome("cancelled", error_code="cancelled", error=e.reason, duration_s=elapsed)

@@ -15,7 +15,7 @@ import structlog
 
 __all__ = ["configure_logging", "get_logger"]
 
-_NOISY = {"crewai": logging.ERROR, "httpx": logging.WARNING, "LiteLLM": logging.WARNING,
+_NOISY = {"crewai": logging.ERROR, "crewai_core": logging.WARNING, "httpx": logging.WARNING, "LiteLLM": logging.WARNING,
           "root": logging.WARNING, "watchfiles": logging.WARNING}
 
 

@@ -38,6 +38,18 @@ class Settings(BaseSettings):
     task_timeout_s: float = Field(default=900.0, gt=0, description="time limit per task")
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    api_keys: str = Field(default="", description="comma-separated bearer tokens; empty: no auth")
+    max_request_bytes: int = Field(default=1_048_576, ge=1024, description="largest request body")
+    reload: bool = Field(default=True, description="watch config_dir and reload valid edits")
+    ws_buffer: int = Field(default=256, ge=1, description="frames queued per watcher")
+    ws_stall_timeout_s: float = Field(
+        default=5.0, gt=0, description="a watcher whose buffer stays full this long is closed with 1013"
+    )
+    ws_ping_interval_s: float = Field(default=20.0, gt=0, description="server pings on idle sockets")
+    sse_keepalive_s: float = Field(default=15.0, gt=0)
+    poll_interval_s: float = Field(
+        default=1.0, gt=0, description="how often watchers and runners look for work written elsewhere"
+    )
 
     @field_validator("allowed_roots")
     @classmethod
@@ -49,6 +61,10 @@ class Settings(BaseSettings):
         if missing:
             raise ValueError(f"allowed roots that are not directories: {', '.join(missing)}")
         return value
+
+    @property
+    def tokens(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in self.api_keys.split(",") if t.strip())
 
     @property
     def roots(self) -> list[Path]:

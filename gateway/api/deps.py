@@ -1,0 +1,91 @@
+"""Dependencies as ``Annotated`` aliases: a handler's signature says what it needs."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request, WebSocket
+
+from agents.catalog import Catalog
+from gateway.api.errors import ApiError
+from gateway.configs import ConfigManager
+from gateway.notify import Notifier
+from gateway.runner import Runner
+from gateway.settings import Settings
+from gateway.store import Store
+
+__all__ = ["ActiveCatalogDep", "ConfigsDep", "NotifierDep", "RunnerDep", "Services", "SettingsDep", "StoreDep",
+           "authorized", "require_token"]
+
+
+@dataclass
+class Services:
+    """Everything the app wires up in its lifespan; kept on ``app.state.services``."""
+
+    settings: Settings
+    store: Store
+    configs: ConfigManager
+    notifier: Notifier
+    runner: Runner
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def _store(request: Request) -> Store:
+    return _services(request).store
+
+
+def _configs(request: Request) -> ConfigManager:
+    return _services(request).configs
+
+
+def _runner(request: Request) -> Runner:
+    return _services(request).runner
+
+
+def _notifier(request: Request) -> Notifier:
+    return _services(request).notifier
+
+
+def _settings(request: Request) -> Settings:
+    return _services(request).settings
+
+
+def _active_catalog(request: Request) -> Catalog:
+    catalog = _services(request).configs.active
+    if catalog is None:
+        raise ApiError(503, "not_ready", "no config is loaded")
+    return catalog
+
+
+StoreDep = Annotated[Store, Depends(_store)]
+ConfigsDep = Annotated[ConfigManager, Depends(_configs)]
+RunnerDep = Annotated[Runner, Depends(_runner)]
+NotifierDep = Annotated[Notifier, Depends(_notifier)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+ActiveCatalogDep = Annotated[Catalog, Depends(_active_catalog)]
+
+
+def authorized(settings: Settings, header: str | None, token: str | None = None) -> bool:
+    """No keys configured: open. Otherwise a bearer token (or ``?token=`` for WebSockets) must match one."""
+    if not settings.tokens:
+        return True
+    given = token
+    if header and header.lower().startswith("bearer "):
+        given = header[7:].strip()
+    return bool(given) and any(secrets.compare_digest(given, t) for t in settings.tokens)
+
+
+def require_token(request: Request) -> None:
+    settings = _settings(request)
+    if not authorized(settings, request.headers.get("authorization")):
+        raise ApiError(401, "unauthorized", "a valid bearer token is required",
+                       headers={"WWW-Authenticate": "Bearer"})
+
+
+def websocket_services(websocket: WebSocket) -> Services:
+    return websocket.app.state.services  # type: ignore[no-any-return]

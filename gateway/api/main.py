@@ -1,0 +1,14 @@
+"""The v1 API: one small file that includes the routers."""
+
+from fastapi import APIRouter, Depends
+
+from gateway.api.deps import require_token
+from gateway.api.routes import configs, crews, events, health, tasks
+
+api_router = APIRouter()
+api_router.include_router(health.router)
+protected = [Depends(require_token)]
+api_router.include_router(tasks.router, dependencies=protected)
+api_router.include_router(crews.router, dependencies=protected)
+api_router.include_router(configs.router, dependencies=protected)
+api_router.include_router(events.router)  # HTTP routes check below; WebSockets check in the handler

@@ -1,0 +1,123 @@
+"""Event streams: WebSocket per task, WebSocket firehose, SSE and JSON pages.
+
+All of them read the same event log (see ``gateway.streaming``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket
+from fastapi.responses import StreamingResponse
+
+from gateway.api.deps import NotifierDep, SettingsDep, StoreDep, authorized, require_token, websocket_services
+from gateway.api.errors import ApiError
+from gateway.api.schemas import EventPage
+from gateway.streaming import firehose_events, frame, pump, task_events
+
+router = APIRouter(tags=["events"])
+
+CLOSE_UNKNOWN_TASK = 4404
+CLOSE_UNAUTHORIZED = 4401
+
+
+@router.get("/v1/tasks/{task_id}/events", response_model=EventPage, dependencies=[Depends(require_token)],
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "JSON page, or SSE when the client accepts text/event-stream"},
+                       404: {"description": "unknown task"}})
+async def task_events_http(
+    task_id: str,
+    request: Request,
+    store: StoreDep,
+    notifier: NotifierDep,
+    settings: SettingsDep,
+    after: Annotated[int, Query(ge=0, le=2**53, description="only events with seq > after")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    last_event_id: Annotated[str | None, Header(description="SSE resume point (a seq)")] = None,
+) -> EventPage | StreamingResponse:
+    """The task's events: SSE (``id:`` is the seq) or a JSON page."""
+    if await store.get_task(task_id) is None:
+        raise ApiError(404, "unknown_task", f"no task with id '{task_id}'")
+    if "text/event-stream" in request.headers.get("accept", ""):
+        start = after
+        if last_event_id is not None:
+            if not last_event_id.strip().isdigit():
+                raise ApiError(422, "validation_error", "Last-Event-ID must be a seq (an integer)",
+                               [{"field": "header.last-event-id", "message": "not an integer"}])
+            start = int(last_event_id)
+        stream = _sse(request, task_events(store, notifier, task_id, start, settings.poll_interval_s),
+                      settings.sse_keepalive_s)
+        return StreamingResponse(stream, media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    events = await store.events_for_task(task_id, after, limit + 1)
+    page = events[:limit]
+    return EventPage(data=[e.public() for e in page], next_after=page[-1].seq if page else after,
+                     has_more=len(events) > limit)
+
+
+async def _sse(request: Request, events: AsyncIterator, keepalive_s: float) -> AsyncIterator[str]:
+    yield "retry: 1000\n\n"
+    iterator = events.__aiter__()
+    pending: asyncio.Task | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(iterator.__anext__())
+            done, _ = await asyncio.wait({pending}, timeout=keepalive_s)
+            if await request.is_disconnected():
+                return
+            if not done:
+                yield ": keep-alive\n\n"
+                continue
+            try:
+                event = pending.result()
+            except StopAsyncIteration:
+                return
+            finally:
+                pending = None
+            yield f"id: {event.seq}\nevent: {event.type}\ndata: {frame(event)}\n\n"
+    finally:
+        if pending is not None:
+            pending.cancel()
+
+
+@router.websocket("/v1/tasks/{task_id}/events")
+async def task_events_ws(websocket: WebSocket, task_id: str, after: int = 0, token: str | None = None) -> None:
+    """Replays events with seq > ``after``, then live ones; closes 1000 after the terminal event."""
+    services = websocket_services(websocket)
+    await websocket.accept()
+    if not authorized(services.settings, websocket.headers.get("authorization"), token):
+        await websocket.close(code=CLOSE_UNAUTHORIZED, reason="a valid token is required")
+        return
+    after = max(after, 0)
+    if await services.store.get_task(task_id) is None:
+        await websocket.close(code=CLOSE_UNKNOWN_TASK, reason=f"no task with id '{task_id}'"[:120])
+        return
+    settings = services.settings
+    events = task_events(services.store, services.notifier, task_id, after, settings.poll_interval_s)
+    await pump(websocket, events, buffer=settings.ws_buffer, stall_timeout_s=settings.ws_stall_timeout_s,
+               cursor_name="seq", cursor_of=lambda e: e.seq)
+
+
+@router.websocket("/v1/events")
+async def firehose_ws(websocket: WebSocket, after: int = 0, crew: str | None = None, type: str | None = None,  # noqa: A002
+                      token: str | None = None) -> None:
+    """Every task's events with id > ``after``; ``crew`` and ``type`` take comma-separated lists."""
+    services = websocket_services(websocket)
+    await websocket.accept()
+    if not authorized(services.settings, websocket.headers.get("authorization"), token):
+        await websocket.close(code=CLOSE_UNAUTHORIZED, reason="a valid token is required")
+        return
+    if after == -1:
+        after = await services.store.last_event_id()  # only what happens from now on
+    crews = [c for c in (crew or "").split(",") if c] or None
+    types = [t for t in (type or "").split(",") if t] or None
+    settings = services.settings
+    events = firehose_events(services.store, services.notifier, max(after, 0), settings.poll_interval_s,
+                             crews=crews, types=types)
+    await pump(websocket, events, buffer=settings.ws_buffer, stall_timeout_s=settings.ws_stall_timeout_s,
+               cursor_name="id", cursor_of=lambda e: e.id)
+
+

@@ -1,0 +1,29 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from gateway.api.deps import ConfigsDep, StoreDep
+from gateway.api.errors import error_body
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "store unreachable or no config loaded"}})
+async def readyz(store: StoreDep, configs: ConfigsDep) -> JSONResponse:
+    """Ready only when the store answers and a config is loaded."""
+    try:
+        await store.ping()
+    except Exception:
+        return JSONResponse(error_body("not_ready", "the store does not answer"), status_code=503)
+    if configs.active is None:
+        return JSONResponse(error_body("not_ready", "no config is loaded"), status_code=503)
+    return JSONResponse({"status": "ready", "config_version": configs.active.version})

@@ -1,0 +1,115 @@
+"""Tasks: submit, list, read, cancel, retry."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from agents.errors import InputError, UnknownCrewError
+from agents.inputs import validate_inputs
+from gateway.api.deps import ActiveCatalogDep, RunnerDep, SettingsDep, StoreDep
+from gateway.api.errors import ApiError
+from gateway.api.schemas import TaskAccepted, TaskCreate, TaskPublic, TasksPublic, task_links, task_public
+from gateway.store import TERMINAL_STATUSES as TERMINAL
+from gateway.store import IdempotencyConflict, TaskRecord, TaskStatus
+
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+
+_ERRORS = {404: {"description": "unknown task or crew"}, 422: {"description": "invalid request or inputs"}}
+
+
+def _accepted(record: TaskRecord, response: Response) -> TaskAccepted:
+    response.headers["Location"] = f"/v1/tasks/{record.id}"
+    return TaskAccepted(id=record.id, status=record.status, config_version=record.config_version,
+                        links=task_links(record.id))
+
+
+async def _get(store: StoreDep, task_id: str) -> TaskRecord:
+    record = await store.get_task(task_id)
+    if record is None:
+        raise ApiError(404, "unknown_task", f"no task with id '{task_id}'")
+    return record
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=TaskAccepted,
+             responses={**_ERRORS, 409: {"description": "Idempotency-Key reused with another body"}})
+async def submit_task(
+    body: TaskCreate,
+    response: Response,
+    store: StoreDep,
+    runner: RunnerDep,
+    catalog: ActiveCatalogDep,
+    settings: SettingsDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200, description="replays return the same task")] = None,
+) -> TaskAccepted:
+    """Queue a crew run. Inputs are checked against the crew's declaration first."""
+    try:
+        spec = catalog.crew(body.crew)
+    except UnknownCrewError as e:
+        raise ApiError(404, "unknown_crew", str(e), {"known": e.known}) from e
+    try:
+        inputs = validate_inputs(body.crew, spec, body.inputs, roots=settings.roots)
+    except InputError as e:
+        details = [{"field": f"inputs.{i.field}", "message": i.message} for i in e.issues]
+        raise ApiError(422, "invalid_inputs", f"invalid inputs: {e}", details) from e
+    request_hash = hashlib.sha256(json.dumps(body.model_dump(), sort_keys=True).encode()).hexdigest()
+    try:
+        record, created = await store.create_task(body.crew, inputs, catalog.version,
+                                                  idempotency_key=idempotency_key, request_hash=request_hash)
+    except IdempotencyConflict as e:
+        raise ApiError(409, "idempotency_conflict", str(e), {"task_id": e.task_id}) from e
+    if created:
+        runner.submit(record.id)
+        runner.notifier.notify()
+    return _accepted(record, response)
+
+
+@router.get("", response_model=TasksPublic)
+async def list_tasks(
+    store: StoreDep,
+    status_filter: Annotated[TaskStatus | None, Query(alias="status")] = None,
+    crew: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]{0,63}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$", description="next_cursor of the last page")] = None,
+) -> TasksPublic:
+    """Newest first, paged by an opaque cursor."""
+    records = await store.list_tasks(status=status_filter, crew=crew, limit=limit + 1,
+                                     before_num=int(cursor) if cursor else None)
+    page = records[:limit]
+    next_cursor = str(page[-1].num) if len(records) > limit else None
+    return TasksPublic(data=[task_public(r) for r in page], next_cursor=next_cursor)
+
+
+@router.get("/{task_id}", response_model=TaskPublic, responses=_ERRORS)
+async def get_task(task_id: str, store: StoreDep) -> TaskPublic:
+    return task_public(await _get(store, task_id))
+
+
+@router.post("/{task_id}/cancel", response_model=TaskPublic,
+             responses={**_ERRORS, 409: {"description": "the task already ended"}})
+async def cancel_task(task_id: str, store: StoreDep, runner: RunnerDep) -> TaskPublic:
+    """Queued: cancelled at once. Running: stops at its next model call, tool call or step."""
+    record = await _get(store, task_id)
+    if record.status in TERMINAL:
+        raise ApiError(409, "task_finished", f"task {task_id} already ended ({record.status.value})")
+    updated = await runner.cancel(task_id)
+    return task_public(updated or record)
+
+
+@router.post("/{task_id}/retry", status_code=status.HTTP_202_ACCEPTED, response_model=TaskAccepted,
+             responses={**_ERRORS, 409: {"description": "the task has not ended"}})
+async def retry_task(task_id: str, response: Response, store: StoreDep, runner: RunnerDep,
+                     catalog: ActiveCatalogDep) -> TaskAccepted:
+    """A new task with the same crew and inputs, on the active config."""
+    record = await _get(store, task_id)
+    if record.status not in TERMINAL:
+        raise ApiError(409, "task_not_finished", f"task {task_id} is still {record.status.value}")
+    if record.crew not in catalog.crews:
+        raise ApiError(404, "unknown_crew", f"crew '{record.crew}' is no longer configured")
+    new, _ = await store.create_task(record.crew, record.inputs, catalog.version, retry_of=record.id)
+    runner.submit(new.id)
+    runner.notifier.notify()
+    return _accepted(new, response)
