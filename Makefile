@@ -1,12 +1,13 @@
-# Two commands: `make run` (set up, build the example incident, triage it) and
-# `make test` (set up, run the whole suite). Everything installs into .venv.
+# Two commands: `make run` (set up, build the example incident, start the gateway
+# with embedded defaults) and `make test` (set up, run the whole suite).
+# Everything installs into .venv. `make triage` runs the example from the CLI.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 EXAMPLE := examples/incident
 
-.PHONY: setup run test check example clean
+.PHONY: setup run triage test check bench example clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +24,9 @@ $(EXAMPLE)/expected.json: examples/generate_incident.py | $(STAMP)
 example: $(EXAMPLE)/expected.json
 
 run: setup example
+	$(BIN)/crewgate serve
+
+triage: setup example
 	$(BIN)/crewgate run incident_triage \
 		-i service=checkout -i logs=$(EXAMPLE)/logs -i repo=$(EXAMPLE)/repo \
 		-i runbooks=$(EXAMPLE)/runbooks

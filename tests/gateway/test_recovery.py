@@ -1,0 +1,156 @@
+"""Crash recovery and hot reload, against a real server process."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.gateway import Gateway, wait_for, write_configs
+from tests.support.llm_server import ScriptedModel, ScriptedServer, text
+
+
+@pytest.fixture
+def scripted() -> Iterator[ScriptedServer]:
+    with ScriptedServer(ScriptedModel(default=text("A paragraph."), delay_s=0.4)) as server:
+        yield server
+
+
+def task(gw: Gateway, task_id: str) -> dict:
+    with gw.client() as c:
+        return c.get(f"/v1/tasks/{task_id}").json()
+
+
+def events(gw: Gateway, task_id: str) -> list[dict]:
+    with gw.client() as c:
+        return c.get(f"/v1/tasks/{task_id}/events", params={"limit": 1000}).json()["data"]
+
+
+def test_kill_9_mid_task_loses_nothing(tmp_path: Path, incident: dict, scripted: ScriptedServer) -> None:
+    configs = write_configs(tmp_path / "configs", scripted_base_url=scripted.base_url)
+    gw = Gateway(tmp_path, config_dir=configs, roots=incident["root"], max_concurrency=1).start()
+    try:
+        with gw.client() as c:
+            running = c.post("/v1/tasks", json={"crew": "slow", "inputs": {"topic": "crash"}}).json()["id"]
+            queued = c.post("/v1/tasks", json={"crew": "slow", "inputs": {"topic": "after"}}).json()["id"]
+        wait_for(lambda: sum(e["type"] == "step.started" for e in events(gw, running)) >= 2, timeout=60)
+        before = events(gw, running)
+        assert task(gw, queued)["status"] == "queued"
+        gw.kill()
+
+        gw.start()  # same database, new process
+        crashed = wait_for(lambda: (t := task(gw, running))["status"] != "running" and t, timeout=30)
+        assert crashed["status"] == "failed"
+        assert crashed["error"]["code"] == "interrupted"
+        after = events(gw, running)
+        assert after[: len(before)] == before  # events before the crash are kept as they were
+        assert after[-1]["type"] == "task.failed" and after[-1]["data"]["code"] == "interrupted"
+        assert [e["seq"] for e in after] == list(range(1, len(after) + 1))
+
+        done = wait_for(lambda: (t := task(gw, queued))["status"] in ("completed", "failed") and t, timeout=90)
+        assert done["status"] == "completed", done
+        assert events(gw, queued)[-1]["type"] == "task.completed"
+
+        with gw.client() as c:  # the interrupted task can be run again
+            retried = c.post(f"/v1/tasks/{running}/retry").json()
+        assert task(gw, retried["id"])["retry_of"] == running
+    finally:
+        gw.stop()
+
+
+def test_broken_edit_is_refused_and_the_run_completes(tmp_path: Path, incident: dict,
+                                                      scripted: ScriptedServer) -> None:
+    configs = write_configs(tmp_path / "configs", scripted_base_url=scripted.base_url)
+    gw = Gateway(tmp_path, config_dir=configs, roots=incident["root"]).start()
+    try:
+        with gw.client() as c:
+            v1 = c.get("/v1/configs/status").json()["active_version"]
+            running = c.post("/v1/tasks", json={"crew": "slow", "inputs": {"topic": "reload"}}).json()
+        assert running["config_version"] == v1
+        wait_for(lambda: task(gw, running["id"])["status"] == "running", timeout=30)
+
+        agents = configs / "agents.yaml"
+        good = agents.read_text()
+        agents.write_text(good.replace("    max_iter: 8\n", "    max_iter: 8\n    tools: [oops\n"))
+        status = wait_for(lambda: (s := gw.client().get("/v1/configs/status").json())["last_refused"] and s,
+                          timeout=30)
+        [error] = status["last_refused"]["errors"]
+        assert error["file"].endswith("agents.yaml")
+        assert error["line"] >= 14 and "YAML syntax error" in error["message"]
+        assert status["active_version"] == v1  # nothing changed
+
+        with gw.client() as c:  # new tasks still use the last good config
+            during = c.post("/v1/tasks", json={"crew": "slow", "inputs": {"topic": "during"}}).json()
+        assert during["config_version"] == v1
+
+        finished = wait_for(lambda: (t := task(gw, running["id"]))["status"] != "running" and t, timeout=90)
+        assert finished["status"] == "completed"
+
+        agents.write_text(good.replace("Incident triage lead", "Incident commander"))
+        v2 = wait_for(lambda: (v := gw.client().get("/v1/configs/status").json()["active_version"]) != v1 and v,
+                      timeout=30)
+        with gw.client() as c:
+            later = c.post("/v1/tasks", json={"crew": "slow", "inputs": {"topic": "later"}}).json()
+            lead = [a for a in c.get("/v1/agents").json() if a["name"] == "triage_lead"][0]
+        assert later["config_version"] == v2
+        assert lead["role"] == "Incident commander"
+        assert task(gw, running["id"])["config_version"] == v1
+    finally:
+        gw.stop()
+
+
+def test_logs_are_json_with_the_task_id_on_every_line_of_its_work(tmp_path: Path, incident: dict) -> None:
+    gw = Gateway(tmp_path, config_dir=write_configs(tmp_path / "configs"), roots=incident["root"]).start()
+    try:
+        d = incident["dir"]
+        with gw.client() as c:
+            task_id = c.post("/v1/tasks", json={"crew": "incident_triage", "inputs": {
+                "service": "checkout", "logs": str(d / "logs"), "repo": str(d / "repo")}}).json()["id"]
+        wait_for(lambda: task(gw, task_id)["status"] == "completed", timeout=90)
+        time.sleep(0.2)
+    finally:
+        gw.stop()
+    lines = [json.loads(line) for line in gw.logs().splitlines() if line.startswith("{")]
+    work = [entry for entry in lines if entry.get("logger", "").startswith("crewgate.execution")]
+    assert {entry["event"] for entry in work} >= {"task started", "task completed"}
+    assert all(entry.get("task_id") == task_id for entry in work)
+    access = [entry for entry in lines if entry.get("logger") == "uvicorn.access"]
+    assert any("POST /v1/tasks" in entry["event"] for entry in access)
+
+
+def test_graceful_stop_interrupts_running_tasks_instead_of_cancelling(tmp_path: Path, incident: dict,
+                                                                       scripted: ScriptedServer) -> None:
+    configs = write_configs(tmp_path / "configs", scripted_base_url=scripted.base_url)
+    gw = Gateway(tmp_path, config_dir=configs, roots=incident["root"]).start()
+    try:
+        with gw.client() as c:
+            task_id = c.post("/v1/tasks", json={"crew": "slow", "inputs": {"topic": "stop"}}).json()["id"]
+        wait_for(lambda: any(e["type"] == "step.started" for e in events(gw, task_id)), timeout=60)
+        gw.stop()  # SIGTERM: shutdown code runs
+        gw.start()
+        stopped = task(gw, task_id)
+        assert stopped["status"] == "failed"
+        assert stopped["error"]["code"] == "interrupted"
+        assert events(gw, task_id)[-1]["data"]["code"] == "interrupted"
+    finally:
+        gw.stop()
+
+
+def test_a_task_past_its_time_limit_fails_with_timeout(tmp_path: Path, incident: dict,
+                                                       scripted: ScriptedServer) -> None:
+    configs = write_configs(tmp_path / "configs", scripted_base_url=scripted.base_url)
+    gw = Gateway(tmp_path, config_dir=configs, roots=incident["root"], task_timeout_s=1).start()
+    try:
+        with gw.client() as c:
+            task_id = c.post("/v1/tasks", json={"crew": "slow", "inputs": {"topic": "too long"}}).json()["id"]
+        done = wait_for(lambda: (t := task(gw, task_id))["status"] not in ("queued", "running") and t, timeout=60)
+        assert done["status"] == "failed"
+        assert done["error"]["code"] == "timeout"
+        assert "time limit of 1 s" in done["error"]["message"]
+        steps = [e for e in events(gw, task_id) if e["type"] == "step.completed"]
+        assert len(steps) < 6  # it stopped instead of running every step
+    finally:
+        gw.stop()
