@@ -50,15 +50,19 @@ class Runner:
         self._jobs: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[Any]] = []
         self._shutting_down = False
+        self._known: set[str] = set()  # enqueued here at some point; claim_task settles races
 
     @property
     def running(self) -> int:
         return len(self._flags)
 
     async def start(self) -> None:
+        if not self.settings.run_tasks:
+            return  # this replica only accepts and streams
         await self.recover()
         self._loops = [asyncio.create_task(self._dispatch(), name="dispatch"),
-                       asyncio.create_task(self._watch_cancels(), name="cancel-poll")]
+                       asyncio.create_task(self._watch_cancels(), name="cancel-poll"),
+                       asyncio.create_task(self._watch_queue(), name="queue-poll")]
 
     async def stop(self) -> None:
         """Stop running tasks at their next checkpoint, as ``failed``/``interrupted``.
@@ -81,13 +85,22 @@ class Runner:
             log.warning("task interrupted by a restart", task_id=record.id)
         queued = await self.store.tasks_with_status(TaskStatus.queued)
         for record in queued:
-            self._queue.put_nowait(record.id)
+            self.submit(record.id)
         if queued:
             log.info("requeued tasks after start", count=len(queued))
         self.notifier.notify()
 
     def submit(self, task_id: str) -> None:
-        self._queue.put_nowait(task_id)
+        if self.settings.run_tasks and task_id not in self._known:
+            self._known.add(task_id)
+            self._queue.put_nowait(task_id)
+
+    async def _watch_queue(self) -> None:
+        """Pick up tasks queued by other processes (replicas started with run_tasks=false)."""
+        while True:
+            await asyncio.sleep(self.settings.poll_interval_s)
+            for record in await self.store.tasks_with_status(TaskStatus.queued):
+                self.submit(record.id)
 
     async def cancel(self, task_id: str, reason: str = "cancelled on request") -> TaskRecord | None:
         record = await self.store.request_cancel(task_id, reason)
@@ -126,6 +139,7 @@ class Runner:
     async def _run(self, task_id: str) -> None:
         record = await self.store.claim_task(task_id)
         if record is None:
+            self._known.discard(task_id)
             return  # cancelled while queued, or claimed elsewhere
         loop = asyncio.get_running_loop()
         structlog.contextvars.bind_contextvars(task_id=task_id)
@@ -172,6 +186,7 @@ class Runner:
         finally:
             self._flags.pop(task_id, None)
             self._reasons.pop(task_id, None)
+            self._known.discard(task_id)
         final = terminal[-1] if terminal else EventDraft(
             "task.failed", data={"code": "internal", "error": "the run ended without an outcome"})  # type: ignore[arg-type]
         await self.store.finish_task(

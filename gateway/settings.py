@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     max_concurrency: int = Field(default=4, ge=1, le=256, description="tasks run at once")
+    run_tasks: bool = Field(
+        default=True,
+        description="run queued tasks in this process; false: only accept and stream (another process, "
+        "exactly one per database, runs them)",
+    )
     task_timeout_s: float = Field(default=900.0, gt=0, description="time limit per task")
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

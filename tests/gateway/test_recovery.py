@@ -154,3 +154,34 @@ def test_a_task_past_its_time_limit_fails_with_timeout(tmp_path: Path, incident:
         assert len(steps) < 6  # it stopped instead of running every step
     finally:
         gw.stop()
+
+
+def test_an_accept_only_replica_streams_a_task_another_process_runs(tmp_path: Path, incident: dict) -> None:
+    from websockets.sync.client import connect
+
+    configs = write_configs(tmp_path / "configs")
+    shared = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    (tmp_path / "front").mkdir()
+    (tmp_path / "back").mkdir()
+    front = Gateway(tmp_path / "front", config_dir=configs, roots=incident["root"], database_url=shared,
+                    run_tasks="false", poll_interval_s=0.2).start()
+    back = Gateway(tmp_path / "back", config_dir=configs, roots=incident["root"], database_url=shared,
+                   poll_interval_s=0.2).start()
+    try:
+        d = incident["dir"]
+        with front.client() as c:
+            task_id = c.post("/v1/tasks", json={"crew": "incident_triage", "inputs": {
+                "service": "checkout", "logs": str(d / "logs"), "repo": str(d / "repo")}}).json()["id"]
+        frames = []
+        with connect(f"{front.ws_url}/v1/tasks/{task_id}/events", open_timeout=10) as ws:
+            for message in ws:
+                frames.append(json.loads(message))
+        assert frames[-1]["type"] == "task.completed"
+        assert [f["seq"] for f in frames] == list(range(1, len(frames) + 1))
+        assert task(front, task_id)["status"] == "completed"
+        ran_here = [line for line in back.logs().splitlines() if task_id in line and "task started" in line]
+        assert ran_here and task_id not in "".join(
+            line for line in front.logs().splitlines() if "task started" in line)
+    finally:
+        front.stop()
+        back.stop()
