@@ -40,3 +40,6 @@ check: setup
 
 clean:
 	rm -rf $(VENV) $(EXAMPLE) var .pytest_cache
+
+bench: setup
+	$(BIN)/python -m bench.run
