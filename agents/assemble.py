@@ -23,7 +23,7 @@ __all__ = ["AssembledCrew", "build_crew"]
 class AssembledCrew:
     crew: Any  # crewai.Crew
     agent_keys: dict[str, str]  # str(Agent.id) -> YAML agent name
-    llms: list[Any]  # every LLM built for this run, for usage accounting
+    llms: list[Any]  # the LLMs this run uses (per-run usage comes from its events)
 
 
 def build_crew(

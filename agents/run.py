@@ -59,12 +59,17 @@ def run_crew(
     assembled = build_crew(catalog, crew_name, inputs, roots=roots, env=env)
     mapper = EventMapper(assembled.agent_keys)
     lock = threading.Lock()
+    usage: dict[str, int] = {}
 
     def sink(_source: Any, event: Any) -> None:
         with lock:
             draft = mapper.map(event)
             if draft is None:
                 return
+            if draft.type is EventType.llm_completed:
+                usage["model_calls"] = usage.get("model_calls", 0) + 1
+                for key, value in (draft.data.get("usage") or {}).items():
+                    usage[key] = usage.get(key, 0) + value
             if draft.type in _CHECKPOINTS:
                 stop = cancelled()
                 if stop is not None:
@@ -79,22 +84,8 @@ def run_crew(
         output = assembled.crew.kickoff(inputs=dict(inputs))
     finally:
         reset_stream_sinks(token)
-    usage = _usage(output, assembled.llms)
-    return RunOutcome(result=str(output.raw), usage=usage)
-
-
-def _usage(output: Any, llms: list[Any]) -> dict[str, int]:
-    totals: dict[str, int] = {}
-    for llm in llms:
-        try:
-            summary = llm.get_token_usage_summary().model_dump()
-        except AttributeError:
-            continue
-        for key, value in summary.items():
-            if isinstance(value, int):
-                totals[key] = totals.get(key, 0) + value
-    if not totals.get("total_tokens"):
+    if not usage.get("total_tokens"):  # a provider that reports usage only on the crew output
         metrics = getattr(output, "token_usage", None)
         if metrics is not None:
-            totals = {k: v for k, v in metrics.model_dump().items() if isinstance(v, int)}
-    return totals
+            usage.update({k: v for k, v in metrics.model_dump().items() if isinstance(v, int)})
+    return RunOutcome(result=str(output.raw), usage=usage)

@@ -16,7 +16,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markdown import Markdown
 
 from agents.catalog import Catalog, validate_directory
 from agents.errors import ConfigIssue, InputError, UnknownCrewError
@@ -148,6 +147,8 @@ def run(
         print(json.dumps({"task_id": task_id, "status": outcome.status, "result": outcome.result,
                           "usage": outcome.usage, "events": events}, ensure_ascii=False))
     elif outcome.status == "completed":
+        from rich.markdown import Markdown
+
         Console().print(Markdown(outcome.result or ""))
     else:
         err.print(f"[red]task {outcome.status}:[/] [{outcome.error_code}] {outcome.error}")

@@ -67,6 +67,7 @@ def write_configs(target: Path, *, scripted_base_url: str | None = None, slow_st
 
 class Gateway:
     def __init__(self, workdir: Path, *, config_dir: Path, roots: Path, **settings: Any) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
