@@ -15,10 +15,12 @@ from gateway.api.deps import Services
 from gateway.api.errors import error_body, install_error_handlers
 from gateway.api.main import api_router
 from gateway.configs import ConfigManager
+from gateway.eventlog import EventLog
 from gateway.notify import Notifier
 from gateway.runner import Runner
 from gateway.settings import Settings, get_settings
 from gateway.store import open_store
+from gateway.streaming import EventTail
 
 __all__ = ["create_app"]
 
@@ -73,8 +75,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         notifier = Notifier()
         configs = ConfigManager(settings.config_dir, store)
         await configs.load()
-        runner = Runner(store, configs, notifier, settings)
-        app.state.services = Services(settings, store, configs, notifier, runner)
+        tail = EventTail()
+        events = EventLog(store, notifier, tail)
+        runner = Runner(store, configs, notifier, settings, events)
+        app.state.services = Services(settings, store, configs, notifier, runner, tail, events)
         await runner.start()
         stop = asyncio.Event()
         watcher = asyncio.create_task(configs.watch(stop)) if settings.reload else None

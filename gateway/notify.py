@@ -27,6 +27,9 @@ class Notifier:
         signal.set()
 
     @staticmethod
-    async def wait(signal: asyncio.Event, timeout: float) -> None:
+    async def wait(signal: asyncio.Event, timeout: float) -> bool:
+        """True when woken by a local append, False when the timeout passed."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(signal.wait(), timeout)
+            return True
+        return False

@@ -21,6 +21,7 @@ import structlog
 from agents.events import TERMINAL_TYPES, EventDraft
 from agents.run import RunCancelled
 from gateway.configs import ConfigManager
+from gateway.eventlog import EventLog
 from gateway.execution import TaskOutcome, execute_task
 from gateway.notify import Notifier
 from gateway.settings import Settings, process_env
@@ -37,8 +38,10 @@ def _input(draft: EventDraft) -> EventInput:
 
 
 class Runner:
-    def __init__(self, store: Store, configs: ConfigManager, notifier: Notifier, settings: Settings) -> None:
+    def __init__(self, store: Store, configs: ConfigManager, notifier: Notifier, settings: Settings,
+                 events: EventLog) -> None:
         self.store = store
+        self.events = events
         self.configs = configs
         self.notifier = notifier
         self.settings = settings
@@ -80,8 +83,8 @@ class Runner:
     async def recover(self) -> None:
         for record in await self.store.tasks_with_status(TaskStatus.running):
             event = EventInput("task.failed", data={"code": "interrupted", "error": INTERRUPTED})
-            await self.store.finish_task(record.id, TaskStatus.failed, event, error_code="interrupted",
-                                         error=INTERRUPTED)
+            await self.events.finish(record.id, TaskStatus.failed, event, error_code="interrupted",
+                                     error=INTERRUPTED)
             log.warning("task interrupted by a restart", task_id=record.id)
         queued = await self.store.tasks_with_status(TaskStatus.queued)
         for record in queued:
@@ -147,11 +150,9 @@ class Runner:
             catalog = await self.configs.catalog_for(record.config_version)
         except Exception as e:
             message = f"config version {record.config_version} cannot be loaded: {e}"
-            await self.store.finish_task(task_id, TaskStatus.failed,
-                                         EventInput("task.failed", data={"code": "config_unavailable",
-                                                                         "error": message}),
-                                         error_code="config_unavailable", error=message)
-            self.notifier.notify()
+            await self.events.finish(task_id, TaskStatus.failed,
+                                     EventInput("task.failed", data={"code": "config_unavailable", "error": message}),
+                                     error_code="config_unavailable", error=message)
             return
         crew_timeout = catalog.crews[record.crew].timeout_s if record.crew in catalog.crews else None
         limit = crew_timeout or self.settings.task_timeout_s
@@ -189,12 +190,10 @@ class Runner:
             self._known.discard(task_id)
         final = terminal[-1] if terminal else EventDraft(
             "task.failed", data={"code": "internal", "error": "the run ended without an outcome"})  # type: ignore[arg-type]
-        await self.store.finish_task(
+        await self.events.finish(
             task_id, TaskStatus(outcome.status), _input(final), result=outcome.result,
             usage=outcome.usage or None, error_code=outcome.error_code, error=outcome.error)
-        self.notifier.notify()
         structlog.contextvars.unbind_contextvars("task_id")
 
     async def _append(self, task_id: str, draft: EventDraft) -> None:
-        await self.store.append(task_id, [_input(draft)])
-        self.notifier.notify()
+        await self.events.append(task_id, [_input(draft)])

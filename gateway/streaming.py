@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from enum import Enum
 from typing import Any
@@ -21,12 +22,13 @@ from agents.events import TERMINAL_TYPES
 from gateway.notify import Notifier
 from gateway.store import Store, StoredEvent
 
-__all__ = ["WatcherState", "firehose_events", "pump", "task_events"]
+__all__ = ["EventTail", "WatcherState", "firehose_events", "pump", "task_events"]
 
 log = structlog.get_logger("crewgate.streaming")
 PAGE = 500
 CLOSE_WAIT_S = 30.0
 TERMINAL = frozenset(str(t) for t in TERMINAL_TYPES)
+TERMINAL_STATUS_NAMES = frozenset({"completed", "failed", "cancelled"})
 
 
 class WatcherState(Enum):
@@ -36,26 +38,70 @@ class WatcherState(Enum):
     gone = "gone"  # the client went away
 
 
+class EventTail:
+    """The most recent events of recently active tasks, as appended by this process.
+
+    Watchers woken by a local append read from here instead of the database. The tail
+    answers only when it holds the next seq contiguously, so it never hides a gap:
+    anything it cannot prove complete (events written by another process, evicted
+    tasks, a watcher far behind) is read from the log.
+    """
+
+    def __init__(self, per_task: int = 2048, tasks: int = 1024) -> None:
+        self.per_task = per_task
+        self.tasks = tasks
+        self._tails: OrderedDict[str, deque[StoredEvent]] = OrderedDict()
+
+    def add(self, events: list[StoredEvent]) -> None:
+        for event in events:
+            tail = self._tails.get(event.task_id)
+            if tail is None:
+                tail = self._tails[event.task_id] = deque(maxlen=self.per_task)
+                while len(self._tails) > self.tasks:
+                    self._tails.popitem(last=False)
+            elif tail and event.seq != tail[-1].seq + 1:
+                tail.clear()  # a gap (another writer): start over from here
+            tail.append(event)
+            self._tails.move_to_end(event.task_id)
+
+    def after(self, task_id: str, seq: int) -> list[StoredEvent] | None:
+        """Events with seq > ``seq`` if the tail can vouch for them, else None."""
+        tail = self._tails.get(task_id)
+        if not tail or tail[0].seq > seq + 1:
+            return None
+        if tail[-1].seq <= seq:
+            return []
+        return [e for e in tail if e.seq > seq]
+
+
 async def task_events(store: Store, notifier: Notifier, task_id: str, after: int,
-                      poll_s: float) -> AsyncIterator[StoredEvent]:
+                      poll_s: float, tail: EventTail | None = None) -> AsyncIterator[StoredEvent]:
     """Events of one task with seq > ``after``, replayed then live, ending after the terminal one."""
     cursor = after
+    from_log = True  # the first read, and every read after a quiet wait, goes to the log
     while True:
         signal = notifier.current()
-        batch = await store.events_for_task(task_id, cursor, PAGE)
+        batch = None if from_log or tail is None else tail.after(task_id, cursor)
+        read_log = batch is None
+        if read_log:
+            batch = await store.events_for_task(task_id, cursor, PAGE)
         for event in batch:
             cursor = event.seq
             yield event
             if event.type in TERMINAL:
                 return
-        if not batch:
+        if len(batch) >= PAGE:
+            from_log = True
+            continue
+        if not batch and read_log:
             record = await store.get_task(task_id)
             if record is not None and record.last_seq <= cursor and record.status.value in TERMINAL_STATUS_NAMES:
                 return  # terminal event already behind the cursor
-            await notifier.wait(signal, poll_s)
-
-
-TERMINAL_STATUS_NAMES = frozenset({"completed", "failed", "cancelled"})
+        if batch:
+            from_log = False  # more may have arrived meanwhile; the tail answers or defers to the log
+            continue
+        woken = await notifier.wait(signal, poll_s)
+        from_log = not woken
 
 
 async def firehose_events(store: Store, notifier: Notifier, after: int, poll_s: float, *,

@@ -11,10 +11,12 @@ from fastapi import Depends, Request, WebSocket
 from agents.catalog import Catalog
 from gateway.api.errors import ApiError
 from gateway.configs import ConfigManager
+from gateway.eventlog import EventLog
 from gateway.notify import Notifier
 from gateway.runner import Runner
 from gateway.settings import Settings
 from gateway.store import Store
+from gateway.streaming import EventTail
 
 __all__ = ["ActiveCatalogDep", "ConfigsDep", "NotifierDep", "RunnerDep", "Services", "SettingsDep", "StoreDep",
            "authorized", "require_token"]
@@ -29,6 +31,8 @@ class Services:
     configs: ConfigManager
     notifier: Notifier
     runner: Runner
+    tail: EventTail
+    events: EventLog
 
 
 def _services(request: Request) -> Services:

@@ -101,7 +101,17 @@ class StalledClient:
         return self.protocol.close_rcvd.code, self.protocol.close_rcvd.reason
 
 
-def test_lagging_watcher_is_dropped_with_1013_and_resumes_losslessly(gateway: Gateway) -> None:
+def test_lagging_watcher_is_dropped_with_1013_and_resumes_losslessly(tmp_path: Path, incident: dict) -> None:
+    # this process writes the task's log; the server only streams it
+    gateway = Gateway(tmp_path, config_dir=write_configs(tmp_path / "configs"), roots=incident["root"],
+                      ws_buffer=8, ws_stall_timeout_s=0.5, poll_interval_s=0.2, run_tasks="false").start()
+    try:
+        _lagging(gateway)
+    finally:
+        gateway.stop()
+
+
+def _lagging(gateway: Gateway) -> None:
     url = gateway.env["CREWGATE_DATABASE_URL"]
     task_id = fill_log(url)
     client = StalledClient(f"{gateway.ws_url}/v1/tasks/{task_id}/events", gateway.port)
@@ -158,3 +168,30 @@ def test_sixteen_concurrent_tasks_keep_their_events_apart(gateway: Gateway, inci
         assert not foreign, f"{service} saw events of {foreign}"
         assert service in text
         assert incident["expected"]["culprit_sha"][:12] in results[service]
+
+
+def test_event_tail_answers_only_when_it_can_vouch_for_contiguity() -> None:
+    from datetime import UTC, datetime
+
+    from gateway.store import StoredEvent
+    from gateway.streaming import EventTail
+
+    def ev(seq: int, task: str = "t") -> StoredEvent:
+        return StoredEvent(id=seq, seq=seq, task_id=task, crew="c", ts=datetime.now(UTC), type="agent.log",
+                           agent=None, step=None, data={})
+
+    tail = EventTail(per_task=3, tasks=2)
+    assert tail.after("t", 0) is None  # nothing known: read the log
+    tail.add([ev(2), ev(3)])
+    assert tail.after("t", 0) is None  # seq 1 is not in the tail
+    assert [e.seq for e in tail.after("t", 1)] == [2, 3]
+    assert tail.after("t", 3) == []
+    tail.add([ev(4), ev(5)])  # keeps the last 3
+    assert tail.after("t", 1) is None
+    assert [e.seq for e in tail.after("t", 2)] == [3, 4, 5]
+    tail.add([ev(7)])  # seq 6 came from elsewhere: the tail restarts at 7
+    assert tail.after("t", 5) is None
+    assert [e.seq for e in tail.after("t", 6)] == [7]
+    tail.add([ev(1, "u"), ev(1, "v")])  # a third task evicts the least recently active
+    assert tail.after("t", 6) is None
+    assert tail.after("v", 0) is not None

@@ -47,7 +47,8 @@ async def task_events_http(
                 raise ApiError(422, "validation_error", "Last-Event-ID must be a seq (an integer)",
                                [{"field": "header.last-event-id", "message": "not an integer"}])
             start = int(last_event_id)
-        stream = _sse(request, task_events(store, notifier, task_id, start, settings.poll_interval_s),
+        tail = request.app.state.services.tail
+        stream = _sse(request, task_events(store, notifier, task_id, start, settings.poll_interval_s, tail),
                       settings.sse_keepalive_s)
         return StreamingResponse(stream, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -96,7 +97,8 @@ async def task_events_ws(websocket: WebSocket, task_id: str, after: int = 0, tok
         await websocket.close(code=CLOSE_UNKNOWN_TASK, reason=f"no task with id '{task_id}'"[:120])
         return
     settings = services.settings
-    events = task_events(services.store, services.notifier, task_id, after, settings.poll_interval_s)
+    events = task_events(services.store, services.notifier, task_id, after, settings.poll_interval_s,
+                         services.tail)
     await pump(websocket, events, buffer=settings.ws_buffer, stall_timeout_s=settings.ws_stall_timeout_s,
                cursor_name="seq", cursor_of=lambda e: e.seq)
 
