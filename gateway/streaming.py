@@ -13,6 +13,7 @@ import json
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from enum import Enum
+from itertools import islice
 from typing import Any
 
 import structlog
@@ -71,7 +72,8 @@ class EventTail:
             return None
         if tail[-1].seq <= seq:
             return []
-        return [e for e in tail if e.seq > seq]
+        # seqs in a tail are contiguous, so the first wanted one sits at a known index
+        return list(islice(tail, seq + 1 - tail[0].seq, None))
 
 
 async def task_events(store: Store, notifier: Notifier, task_id: str, after: int,
