@@ -28,7 +28,11 @@ async def main(url: str, total: int, concurrency: int, body: dict) -> None:
             while remaining[0] > 0:
                 remaining[0] -= 1
                 started = time.perf_counter()
-                response = await client.post("/v1/tasks", json=body)
+                try:
+                    response = await client.post("/v1/tasks", json=body)
+                except httpx.TransportError:  # a reset or refused connection is a failed request
+                    errors += 1
+                    continue
                 latencies.append(time.perf_counter() - started)
                 if response.status_code != 202:
                     errors += 1

@@ -58,5 +58,7 @@ class BareApp:
 
 def load(url: str, total: int, concurrency: int, body: dict) -> dict:
     out = subprocess.run([sys.executable, "-m", "bench._load", url, str(total), str(concurrency), json.dumps(body)],
-                         cwd=PROJECT, capture_output=True, text=True, check=True, timeout=600)
+                         cwd=PROJECT, capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"load generator failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
