@@ -23,7 +23,6 @@ __all__ = ["AssembledCrew", "build_crew"]
 class AssembledCrew:
     crew: Any  # crewai.Crew
     agent_keys: dict[str, str]  # str(Agent.id) -> YAML agent name
-    llms: list[Any]  # the LLMs this run uses (per-run usage comes from its events)
 
 
 def build_crew(
@@ -104,4 +103,4 @@ def build_crew(
         **crew_kwargs,
     )
     agent_keys = {str(agent.id): name for name, agent in agents.items()}
-    return AssembledCrew(crew=crew, agent_keys=agent_keys, llms=list(llms.values()))
+    return AssembledCrew(crew=crew, agent_keys=agent_keys)

@@ -11,6 +11,7 @@ import json
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -127,14 +128,17 @@ def run(
         err.print(f"[red]error:[/] {e}", soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
-    from gateway.execution import execute_task, public_event
+    from gateway.execution import execute_task
+    from gateway.store import StoredEvent
 
     task_id = str(uuid.uuid4())
     events: list[dict[str, Any]] = []
     progress = _Progress(err, enabled=not quiet)
 
     def publish(draft: EventDraft) -> None:
-        event = public_event(task_id, len(events) + 1, draft)
+        seq = len(events) + 1  # in-process: the id cursor is the seq
+        event = StoredEvent(id=seq, seq=seq, task_id=task_id, crew=crew, ts=datetime.now(UTC), type=str(draft.type),
+                            agent=draft.agent, step=draft.step, data=draft.data).public()
         events.append(event)
         progress.show(event)
 

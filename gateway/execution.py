@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,27 +19,9 @@ from agents.events import EventDraft, EventType
 from agents.failures import describe_failure
 from agents.run import RunCancelled, run_crew
 
-__all__ = ["TaskOutcome", "execute_task", "public_event", "utc_now"]
+__all__ = ["TaskOutcome", "execute_task"]
 
 log = structlog.get_logger("crewgate.execution")
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def public_event(task_id: str, seq: int, draft: EventDraft, event_id: str | None = None) -> dict[str, Any]:
-    return {
-        "v": 1,
-        "id": event_id if event_id is not None else str(seq),
-        "seq": seq,
-        "task_id": task_id,
-        "ts": utc_now(),
-        "type": str(draft.type),
-        "agent": draft.agent,
-        "step": draft.step,
-        "data": draft.data,
-    }
 
 
 @dataclass

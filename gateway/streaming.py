@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from agents.events import TERMINAL_TYPES
 from gateway.notify import Notifier
-from gateway.store import Store, StoredEvent
+from gateway.store import TERMINAL_STATUSES, Store, StoredEvent
 
 __all__ = ["EventTail", "WatcherState", "firehose_events", "pump", "task_events"]
 
@@ -29,7 +29,6 @@ log = structlog.get_logger("crewgate.streaming")
 PAGE = 500
 CLOSE_WAIT_S = 30.0
 TERMINAL = frozenset(str(t) for t in TERMINAL_TYPES)
-TERMINAL_STATUS_NAMES = frozenset({"completed", "failed", "cancelled"})
 
 
 class WatcherState(Enum):
@@ -97,7 +96,7 @@ async def task_events(store: Store, notifier: Notifier, task_id: str, after: int
             continue
         if not batch and read_log:
             record = await store.get_task(task_id)
-            if record is not None and record.last_seq <= cursor and record.status.value in TERMINAL_STATUS_NAMES:
+            if record is not None and record.last_seq <= cursor and record.status in TERMINAL_STATUSES:
                 return  # terminal event already behind the cursor
         if batch:
             from_log = False  # more may have arrived meanwhile; the tail answers or defers to the log
