@@ -16,11 +16,9 @@ from gateway.api.errors import error_body, install_error_handlers
 from gateway.api.main import api_router
 from gateway.configs import ConfigManager
 from gateway.eventlog import EventLog
-from gateway.notify import Notifier
 from gateway.runner import Runner
 from gateway.settings import Settings, get_settings
 from gateway.store import open_store
-from gateway.streaming import EventTail
 
 __all__ = ["create_app"]
 
@@ -72,15 +70,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = open_store(settings.database_url)
         await store.migrate()
-        notifier = Notifier()
         configs = ConfigManager(settings.config_dir, store)
         await configs.load()
-        tail = EventTail()
-        events = EventLog(store, notifier, tail)
-        runner = Runner(store, configs, notifier, settings, events)
-        app.state.services = Services(settings, store, configs, notifier, runner, tail, events)
+        events = EventLog(store)
+        runner = Runner(store, configs, settings, events)
+        app.state.services = Services(settings, store, configs, runner, events)
         await runner.start()
         stop = asyncio.Event()
+        heads = asyncio.create_task(events.heads.run(settings.poll_interval_s), name="heads-poll")
         watcher = asyncio.create_task(configs.watch(stop)) if settings.reload else None
         log.info("gateway ready", config_version=configs.active.version if configs.active else None,
                  database=settings.database_url.split("://", 1)[0], max_concurrency=settings.max_concurrency)
@@ -88,9 +85,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             stop.set()
-            if watcher is not None:
-                watcher.cancel()
-                await asyncio.gather(watcher, return_exceptions=True)
+            for loop_task in (heads, watcher):
+                if loop_task is not None:
+                    loop_task.cancel()
+            await asyncio.gather(*(t for t in (heads, watcher) if t is not None), return_exceptions=True)
             await runner.stop()
             await store.close()
 

@@ -1,33 +1,99 @@
-"""Writing to a task's event log from this process: store, tail, wake-up, in one place.
+"""Writing to a task's event log from this process: store, tail, heads, wake-up, in one place.
 
-Everything that appends events goes through here, so the in-process tail and the
-watchers' wake-up can never be skipped by one writer and not another.
+Everything that appends events goes through here, so the in-process tail, the
+watched heads and the watchers' wake-up can never be skipped by one writer and not
+another.
 """
 
 from __future__ import annotations
 
-from gateway.notify import Notifier
-from gateway.store import EventInput, Store, StoredEvent, TaskStatus
-from gateway.streaming import EventTail
+from collections import OrderedDict, deque
+from itertools import islice
+from typing import Any
 
-__all__ = ["EventLog"]
+from gateway.notify import LogHeads, Notifier
+from gateway.store import EventInput, Store, StoredEvent, TaskRecord, TaskStatus
+
+__all__ = ["EventLog", "EventTail"]
+
+
+class EventTail:
+    """The most recent events of recently active tasks, as appended by this process.
+
+    Watchers woken by a local append read from here instead of the database. The tail
+    answers only when it holds the next seq contiguously, so it never hides a gap:
+    anything it cannot prove complete (events written by another process, evicted
+    tasks, a watcher far behind) is read from the log.
+    """
+
+    def __init__(self, per_task: int = 2048, tasks: int = 1024) -> None:
+        self.per_task = per_task
+        self.tasks = tasks
+        self._tails: OrderedDict[str, deque[StoredEvent]] = OrderedDict()
+
+    def add(self, events: list[StoredEvent]) -> None:
+        for event in events:
+            tail = self._tails.get(event.task_id)
+            if tail is None:
+                tail = self._tails[event.task_id] = deque(maxlen=self.per_task)
+                while len(self._tails) > self.tasks:
+                    self._tails.popitem(last=False)
+            elif tail and event.seq != tail[-1].seq + 1:
+                tail.clear()  # a gap (another writer): start over from here
+            tail.append(event)
+            self._tails.move_to_end(event.task_id)
+
+    def after(self, task_id: str, seq: int) -> list[StoredEvent] | None:
+        """Events with seq > ``seq`` if the tail can vouch for them, else None."""
+        tail = self._tails.get(task_id)
+        if not tail or tail[0].seq > seq + 1:
+            return None
+        if tail[-1].seq <= seq:
+            return []
+        # seqs in a tail are contiguous, and watchers want its newest few: walk in from the right
+        wanted = list(islice(reversed(tail), tail[-1].seq - seq))
+        wanted.reverse()
+        return wanted
 
 
 class EventLog:
-    def __init__(self, store: Store, notifier: Notifier, tail: EventTail) -> None:
+    """The store's event log plus this process's view of it, shared by writers and watchers."""
+
+    def __init__(self, store: Store, *, tail: EventTail | None = None) -> None:
         self.store = store
-        self.notifier = notifier
-        self.tail = tail
+        self.notifier = Notifier()
+        self.tail = tail or EventTail()
+        self.heads = LogHeads(store, self.notifier)
+
+    def _written(self, stored: list[StoredEvent]) -> None:
+        self.tail.add(stored)
+        self.heads.note(stored)
+        self.notifier.notify()
 
     async def append(self, task_id: str, events: list[EventInput]) -> list[StoredEvent]:
         stored = await self.store.append(task_id, events)
-        self.tail.add(stored)
-        self.notifier.notify()
+        self._written(stored)
         return stored
 
     async def finish(self, task_id: str, status: TaskStatus, event: EventInput, **fields: object) -> StoredEvent | None:
         stored = await self.store.finish_task(task_id, status, event, **fields)  # type: ignore[arg-type]
-        if stored is not None:
-            self.tail.add([stored])
-        self.notifier.notify()
+        self._written([stored] if stored is not None else [])
         return stored
+
+    async def create_task(self, crew: str, inputs: dict[str, Any], config_version: str,
+                          **options: Any) -> tuple[TaskRecord, bool]:
+        """``Store.create_task``; then firehose watchers are shown its ``task.queued`` event."""
+        record, created = await self.store.create_task(crew, inputs, config_version, **options)
+        if created:
+            await self.heads.refresh_last_id()
+            self.notifier.notify()
+        return record, created
+
+    async def request_cancel(self, task_id: str, reason: str) -> TaskRecord | None:
+        """A queued task is cancelled at once (its ``task.cancelled`` event is written
+        here); a running one is flagged for its runner."""
+        record = await self.store.request_cancel(task_id, reason)
+        if record is not None:
+            self.heads.set(record.id, record.last_seq, record.status)
+        self.notifier.notify()
+        return record

@@ -1,17 +1,33 @@
-"""In-process wake-ups for watchers: "the log has grown, read it again".
+"""What watchers wait on: a wake-up signal, and how far each watched log reaches.
 
-Watchers take the current signal, read the log, and wait on that signal only if
-they found nothing new, so an append between the read and the wait is never
-missed. Appends made by another process are found by the periodic re-read
-(``poll_interval_s``) that every wait is bounded by.
+Watchers take the current signal, check the heads, and wait on that signal only if
+there is nothing new to read, so a change between the check and the wait is never
+missed (everything here runs on the event loop's thread).
+
+Appends made by this process update the heads and wake watchers at once (see
+``gateway.eventlog``). Appends made by another process are found by one poll every
+``poll_interval_s`` for all watched tasks together: a thousand idle watchers of one
+task cost one small query per interval, not a thousand log reads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
-__all__ = ["Notifier"]
+import structlog
+
+from agents.events import TERMINAL_TYPES
+from gateway.store import TERMINAL_STATUSES, Store, StoredEvent, TaskStatus
+
+__all__ = ["Head", "LogHeads", "Notifier"]
+
+log = structlog.get_logger("crewgate.notify")
+TERMINAL = frozenset(str(t) for t in TERMINAL_TYPES)
+POLL_CHUNK = 500  # task ids per query
 
 
 class Notifier:
@@ -26,10 +42,106 @@ class Notifier:
         signal, self._signal = self._signal, asyncio.Event()
         signal.set()
 
-    @staticmethod
-    async def wait(signal: asyncio.Event, timeout: float) -> bool:
-        """True when woken by a local append, False when the timeout passed."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(signal.wait(), timeout)
+
+@dataclass
+class Head:
+    last_seq: int  # events 1..last_seq are committed
+    ended: bool  # the task is terminal: nothing follows last_seq
+
+
+class LogHeads:
+    """The newest committed seq of every watched task, and the newest event id.
+
+    Only ever moves forward, and only from committed data, so a watcher whose cursor
+    has reached a head has read everything there is.
+    """
+
+    def __init__(self, store: Store, notifier: Notifier) -> None:
+        self.store = store
+        self.notifier = notifier
+        self._watchers: Counter[str] = Counter()
+        self._heads: dict[str, Head] = {}
+        self._firehoses = 0
+        self.last_id = 0  # newest event id known to be committed
+
+    def get(self, task_id: str) -> Head | None:
+        return self._heads.get(task_id)
+
+    @contextlib.contextmanager
+    def watching(self, task_id: str) -> Iterator[None]:
+        """Keep ``task_id``'s head current while the block runs."""
+        self._watchers[task_id] += 1
+        try:
+            yield
+        finally:
+            self._watchers[task_id] -= 1
+            if self._watchers[task_id] <= 0:
+                del self._watchers[task_id]
+                self._heads.pop(task_id, None)
+
+    @contextlib.contextmanager
+    def watching_all(self) -> Iterator[None]:
+        """Keep ``last_id`` current (a firehose watcher) while the block runs."""
+        self._firehoses += 1
+        try:
+            yield
+        finally:
+            self._firehoses -= 1
+
+    def set(self, task_id: str, last_seq: int, status: TaskStatus | str) -> bool:
+        """Move a watched task's head forward (from a task record); True when it moved."""
+        return self._advance(task_id, last_seq, TaskStatus(status) in TERMINAL_STATUSES)
+
+    def _advance(self, task_id: str, last_seq: int, ended: bool) -> bool:
+        if task_id not in self._watchers:
+            return False
+        head = self._heads.get(task_id)
+        if head is None:
+            self._heads[task_id] = Head(last_seq, ended)
+            return True
+        if last_seq > head.last_seq or (ended and not head.ended):
+            head.last_seq = max(head.last_seq, last_seq)
+            head.ended = head.ended or ended
             return True
         return False
+
+    def note(self, events: Iterable[StoredEvent]) -> None:
+        """Committed events appended by this process."""
+        for event in events:
+            if event.id > self.last_id:
+                self.last_id = event.id
+            self._advance(event.task_id, event.seq, event.type in TERMINAL)
+
+    async def refresh_last_id(self) -> None:
+        """Read the newest event id if a firehose is open (after a write whose ids are unknown)."""
+        if self._firehoses:
+            self.last_id = max(self.last_id, await self.store.last_event_id())
+
+    async def poll(self) -> bool:
+        """Read the heads of all watched tasks (and the newest id, if a firehose is open)
+        and wake the watchers if any moved. True when something moved."""
+        moved = False
+        ids = list(self._watchers)
+        for start in range(0, len(ids), POLL_CHUNK):
+            heads = await self.store.task_heads(ids[start:start + POLL_CHUNK])
+            for task_id, (last_seq, status) in heads.items():
+                moved = self.set(task_id, last_seq, status) or moved
+        if self._firehoses:
+            newest = await self.store.last_event_id()
+            if newest > self.last_id:
+                self.last_id = newest
+                moved = True
+        if moved:
+            self.notifier.notify()
+        return moved
+
+    async def run(self, interval_s: float) -> None:
+        """Poll forever; a failed poll is logged and retried at the next interval."""
+        while True:
+            await asyncio.sleep(interval_s)
+            if not self._watchers and not self._firehoses:
+                continue
+            try:
+                await self.poll()
+            except Exception:
+                log.exception("polling the event log failed")

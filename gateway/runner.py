@@ -23,7 +23,6 @@ from agents.run import RunCancelled
 from gateway.configs import ConfigManager
 from gateway.eventlog import EventLog
 from gateway.execution import TaskOutcome, execute_task
-from gateway.notify import Notifier
 from gateway.settings import Settings, process_env
 from gateway.store import EventInput, Store, TaskRecord, TaskStatus
 
@@ -38,12 +37,10 @@ def _input(draft: EventDraft) -> EventInput:
 
 
 class Runner:
-    def __init__(self, store: Store, configs: ConfigManager, notifier: Notifier, settings: Settings,
-                 events: EventLog) -> None:
+    def __init__(self, store: Store, configs: ConfigManager, settings: Settings, events: EventLog) -> None:
         self.store = store
         self.events = events
         self.configs = configs
-        self.notifier = notifier
         self.settings = settings
         self._pool = ThreadPoolExecutor(max_workers=settings.max_concurrency, thread_name_prefix="crew")
         self._queue: asyncio.Queue[str] = asyncio.Queue()
@@ -91,7 +88,6 @@ class Runner:
             self.submit(record.id)
         if queued:
             log.info("requeued tasks after start", count=len(queued))
-        self.notifier.notify()
 
     def submit(self, task_id: str) -> None:
         if self.settings.run_tasks and task_id not in self._known:
@@ -106,11 +102,10 @@ class Runner:
                 self.submit(record.id)
 
     async def cancel(self, task_id: str, reason: str = "cancelled on request") -> TaskRecord | None:
-        record = await self.store.request_cancel(task_id, reason)
+        record = await self.events.request_cancel(task_id, reason)
         if record is not None and task_id in self._flags:
             self._reasons[task_id] = reason
             self._flags[task_id].set()
-        self.notifier.notify()
         return record
 
     async def _dispatch(self) -> None:

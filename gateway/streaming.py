@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from enum import Enum
-from itertools import islice
 from typing import Any
 
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from agents.events import TERMINAL_TYPES
-from gateway.notify import Notifier
-from gateway.store import TERMINAL_STATUSES, Store, StoredEvent
+from gateway.eventlog import EventLog
+from gateway.store import StoredEvent
 
-__all__ = ["EventTail", "WatcherState", "firehose_events", "pump", "task_events"]
+__all__ = ["WatcherState", "firehose_events", "frame", "pump", "task_events"]
 
-log = structlog.get_logger("crewgate.streaming")
+logger = structlog.get_logger("crewgate.streaming")
 PAGE = 500
 CLOSE_WAIT_S = 30.0
 TERMINAL = frozenset(str(t) for t in TERMINAL_TYPES)
@@ -38,91 +35,63 @@ class WatcherState(Enum):
     gone = "gone"  # the client went away
 
 
-class EventTail:
-    """The most recent events of recently active tasks, as appended by this process.
-
-    Watchers woken by a local append read from here instead of the database. The tail
-    answers only when it holds the next seq contiguously, so it never hides a gap:
-    anything it cannot prove complete (events written by another process, evicted
-    tasks, a watcher far behind) is read from the log.
-    """
-
-    def __init__(self, per_task: int = 2048, tasks: int = 1024) -> None:
-        self.per_task = per_task
-        self.tasks = tasks
-        self._tails: OrderedDict[str, deque[StoredEvent]] = OrderedDict()
-
-    def add(self, events: list[StoredEvent]) -> None:
-        for event in events:
-            tail = self._tails.get(event.task_id)
-            if tail is None:
-                tail = self._tails[event.task_id] = deque(maxlen=self.per_task)
-                while len(self._tails) > self.tasks:
-                    self._tails.popitem(last=False)
-            elif tail and event.seq != tail[-1].seq + 1:
-                tail.clear()  # a gap (another writer): start over from here
-            tail.append(event)
-            self._tails.move_to_end(event.task_id)
-
-    def after(self, task_id: str, seq: int) -> list[StoredEvent] | None:
-        """Events with seq > ``seq`` if the tail can vouch for them, else None."""
-        tail = self._tails.get(task_id)
-        if not tail or tail[0].seq > seq + 1:
-            return None
-        if tail[-1].seq <= seq:
-            return []
-        # seqs in a tail are contiguous, so the first wanted one sits at a known index
-        return list(islice(tail, seq + 1 - tail[0].seq, None))
-
-
-async def task_events(store: Store, notifier: Notifier, task_id: str, after: int,
-                      poll_s: float, tail: EventTail | None = None) -> AsyncIterator[StoredEvent]:
+async def task_events(log: EventLog, task_id: str, after: int) -> AsyncIterator[StoredEvent]:
     """Events of one task with seq > ``after``, replayed then live, ending after the terminal one."""
+    store, heads, tail = log.store, log.heads, log.tail
     cursor = after
-    from_log = True  # the first read, and every read after a quiet wait, goes to the log
-    while True:
-        signal = notifier.current()
-        batch = None if from_log or tail is None else tail.after(task_id, cursor)
-        read_log = batch is None
-        if read_log:
-            batch = await store.events_for_task(task_id, cursor, PAGE)
-        for event in batch:
-            cursor = event.seq
-            yield event
-            if event.type in TERMINAL:
-                return
-        if len(batch) >= PAGE:
-            from_log = True
-            continue
-        if not batch and read_log:
-            record = await store.get_task(task_id)
-            if record is not None and record.last_seq <= cursor and record.status in TERMINAL_STATUSES:
-                return  # terminal event already behind the cursor
-        if batch:
-            from_log = False  # more may have arrived meanwhile; the tail answers or defers to the log
-            continue
-        woken = await notifier.wait(signal, poll_s)
-        from_log = not woken
-
-
-async def firehose_events(store: Store, notifier: Notifier, after: int, poll_s: float, *,
-                          crews: list[str] | None, types: list[str] | None) -> AsyncIterator[StoredEvent]:
-    """Every task's events with id > ``after``, forever."""
-    cursor = after
-    while True:
-        signal = notifier.current()
-        batch = await store.events_after(cursor, PAGE, crews=crews, types=types)
-        for event in batch:
-            cursor = event.id
-            yield event
-        if len(batch) < PAGE:
-            if batch:
+    with heads.watching(task_id):
+        record = await store.get_task(task_id)
+        if record is None:
+            return
+        heads.set(task_id, record.last_seq, record.status)
+        while True:
+            signal = log.notifier.current()
+            head = heads.get(task_id)
+            assert head is not None  # kept while watching, and set above
+            if head.last_seq <= cursor:
+                if head.ended:
+                    return  # the terminal event is behind the cursor
+                await signal.wait()  # a local append, or the shared poll, moves the head
                 continue
-            await notifier.wait(signal, poll_s)
+            # the tail serves watchers that keep up with local appends; anything it cannot
+            # vouch for up to the head (another process wrote it, or it fell out) is read
+            batch = tail.after(task_id, cursor)
+            if not batch or batch[-1].seq < min(head.last_seq, cursor + PAGE):
+                batch = await store.events_for_task(task_id, cursor, PAGE)
+                if not batch:  # the head is ahead of the log: cannot happen with one database
+                    logger.warning("task head ahead of its log", task_id=task_id, head=head.last_seq, cursor=cursor)
+                    await asyncio.sleep(1.0)
+                    continue
+            for event in batch:
+                cursor = event.seq
+                yield event
+                if event.type in TERMINAL:
+                    return
+
+
+async def firehose_events(log: EventLog, after: int, *, crews: list[str] | None,
+                          types: list[str] | None) -> AsyncIterator[StoredEvent]:
+    """Every task's events with id > ``after``, forever."""
+    store, heads = log.store, log.heads
+    cursor = scanned = after  # scanned: every event up to here was looked at (filters skip some)
+    with heads.watching_all():
+        heads.last_id = max(heads.last_id, await store.last_event_id())
+        while True:
+            signal = log.notifier.current()
+            known = heads.last_id
+            if known <= scanned:
+                await signal.wait()
+                continue
+            batch = await store.events_after(cursor, PAGE, crews=crews, types=types)
+            for event in batch:
+                cursor = event.id
+                yield event
+            # everything committed up to ``known`` was visible to that read
+            scanned = cursor if len(batch) >= PAGE else max(known, cursor)
 
 
 def frame(event: StoredEvent) -> str:
-    return json.dumps(event.public(), ensure_ascii=False, separators=(",", ":"))
+    return event.wire
 
 
 async def pump(websocket: WebSocket, events: AsyncIterator[StoredEvent], *, buffer: int,
@@ -138,6 +107,9 @@ async def pump(websocket: WebSocket, events: AsyncIterator[StoredEvent], *, buff
 
     async def read() -> WatcherState:
         async for event in events:
+            if not queue.full():
+                queue.put_nowait(event)  # the common case: no timer
+                continue
             try:
                 await asyncio.wait_for(queue.put(event), stall_timeout_s)
             except TimeoutError:
@@ -174,7 +146,7 @@ async def pump(websocket: WebSocket, events: AsyncIterator[StoredEvent], *, buff
             state = WatcherState.finished if writer.exception() is None else WatcherState.gone
         elif reader in done:
             if reader.exception() is not None:
-                log.error("watcher stream failed", exc_info=reader.exception())
+                logger.error("watcher stream failed", exc_info=reader.exception())
             state = reader.result() if reader.exception() is None else WatcherState.gone
         else:
             state = WatcherState.gone
@@ -187,7 +159,7 @@ async def pump(websocket: WebSocket, events: AsyncIterator[StoredEvent], *, buff
         if state is WatcherState.lagging:
             resume = last[0] if last[0] is not None else "none"
             code, reason = 1013, f"watcher too slow; last {cursor_name} {resume}; reconnect with after={resume}"
-            log.info("watcher dropped for lagging", last=resume)
+            logger.info("watcher dropped for lagging", last=resume)
         else:
             code, reason = 1000, "done"
         # the close frame queues behind what the client has not read yet; give a slow

@@ -12,13 +12,11 @@ from agents.catalog import Catalog
 from gateway.api.errors import ApiError
 from gateway.configs import ConfigManager
 from gateway.eventlog import EventLog
-from gateway.notify import Notifier
 from gateway.runner import Runner
 from gateway.settings import Settings
 from gateway.store import Store
-from gateway.streaming import EventTail
 
-__all__ = ["ActiveCatalogDep", "ConfigsDep", "NotifierDep", "RunnerDep", "Services", "SettingsDep", "StoreDep",
+__all__ = ["ActiveCatalogDep", "ConfigsDep", "EventLogDep", "RunnerDep", "Services", "SettingsDep", "StoreDep",
            "authorized", "require_token"]
 
 
@@ -29,9 +27,7 @@ class Services:
     settings: Settings
     store: Store
     configs: ConfigManager
-    notifier: Notifier
     runner: Runner
-    tail: EventTail
     events: EventLog
 
 
@@ -51,8 +47,8 @@ def _runner(request: Request) -> Runner:
     return _services(request).runner
 
 
-def _notifier(request: Request) -> Notifier:
-    return _services(request).notifier
+def _events(request: Request) -> EventLog:
+    return _services(request).events
 
 
 def _settings(request: Request) -> Settings:
@@ -69,7 +65,7 @@ def _active_catalog(request: Request) -> Catalog:
 StoreDep = Annotated[Store, Depends(_store)]
 ConfigsDep = Annotated[ConfigManager, Depends(_configs)]
 RunnerDep = Annotated[Runner, Depends(_runner)]
-NotifierDep = Annotated[Notifier, Depends(_notifier)]
+EventLogDep = Annotated[EventLog, Depends(_events)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 ActiveCatalogDep = Annotated[Catalog, Depends(_active_catalog)]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Integer, bindparam, func, select, update
 
 from ._core import ACTIVE, EVENT_COLS, TERMINAL_EVENT_TYPES, E, StoreCore, T, stored_event, utcnow
-from ._types import EventInput, StoredEvent
+from ._types import EventInput, StoredEvent, TaskStatus
 
 # Reserve n seqs on a task that is still active; None when it is terminal (or missing).
 BUMP_SEQ = (
@@ -14,6 +14,9 @@ BUMP_SEQ = (
     .values(last_seq=T.c.last_seq + bindparam("p_n", type_=Integer))
     .returning(T.c.last_seq, T.c.crew)
 )
+
+# How far each log reaches, for many tasks in one statement (an "expanding" IN list).
+HEADS = select(T.c.id, T.c.last_seq, T.c.status).where(T.c.id.in_(bindparam("p_ids", expanding=True)))
 
 
 class EventLog(StoreCore):
@@ -61,6 +64,13 @@ class EventLog(StoreCore):
         stmt = stmt.order_by(E.c.id).limit(max(limit, 0))
         async with self._reader.connect() as conn:
             return [stored_event(row) for row in await conn.execute(stmt)]
+
+    async def task_heads(self, task_ids: list[str]) -> dict[str, tuple[int, TaskStatus]]:
+        if not task_ids:
+            return {}
+        async with self._reader.connect() as conn:
+            rows = await conn.execute(HEADS, {"p_ids": list(task_ids)})
+            return {row.id: (row.last_seq, TaskStatus(row.status)) for row in rows}
 
     async def last_event_id(self) -> int:
         async with self._reader.connect() as conn:

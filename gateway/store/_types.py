@@ -6,9 +6,11 @@ One implementation (``gateway.store.sql.SqlStore``) serves both the embedded def
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Any, Protocol
 
 __all__ = [
@@ -77,6 +79,11 @@ class StoredEvent:
             "step": self.step,
             "data": self.data,
         }
+
+    @cached_property
+    def wire(self) -> str:
+        """``public()`` as compact JSON, encoded once however many watchers send it."""
+        return json.dumps(self.public(), ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -189,3 +196,7 @@ class Store(Protocol):
         """All tasks' events with id > after_id, ascending, optionally filtered."""
 
     async def last_event_id(self) -> int: ...
+
+    async def task_heads(self, task_ids: list[str]) -> dict[str, tuple[int, TaskStatus]]:
+        """``(last_seq, status)`` of each existing task in ``task_ids``, in one read: how far
+        each log reaches, for watchers deciding whether there is anything to read."""

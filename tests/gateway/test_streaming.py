@@ -173,8 +173,8 @@ def test_sixteen_concurrent_tasks_keep_their_events_apart(gateway: Gateway, inci
 def test_event_tail_answers_only_when_it_can_vouch_for_contiguity() -> None:
     from datetime import UTC, datetime
 
+    from gateway.eventlog import EventTail
     from gateway.store import StoredEvent
-    from gateway.streaming import EventTail
 
     def ev(seq: int, task: str = "t") -> StoredEvent:
         return StoredEvent(id=seq, seq=seq, task_id=task, crew="c", ts=datetime.now(UTC), type="agent.log",

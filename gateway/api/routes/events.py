@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket
 from fastapi.responses import StreamingResponse
 
-from gateway.api.deps import NotifierDep, SettingsDep, StoreDep, authorized, require_token, websocket_services
+from gateway.api.deps import EventLogDep, SettingsDep, StoreDep, authorized, require_token, websocket_services
 from gateway.api.errors import ApiError
 from gateway.api.schemas import EventPage
 from gateway.streaming import firehose_events, frame, pump, task_events
@@ -31,7 +31,7 @@ async def task_events_http(
     task_id: str,
     request: Request,
     store: StoreDep,
-    notifier: NotifierDep,
+    log: EventLogDep,
     settings: SettingsDep,
     after: Annotated[int, Query(ge=0, le=2**53, description="only events with seq > after")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -47,9 +47,7 @@ async def task_events_http(
                 raise ApiError(422, "validation_error", "Last-Event-ID must be a seq (an integer)",
                                [{"field": "header.last-event-id", "message": "not an integer"}])
             start = int(last_event_id)
-        tail = request.app.state.services.tail
-        stream = _sse(request, task_events(store, notifier, task_id, start, settings.poll_interval_s, tail),
-                      settings.sse_keepalive_s)
+        stream = _sse(request, task_events(log, task_id, start), settings.sse_keepalive_s)
         return StreamingResponse(stream, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     events = await store.events_for_task(task_id, after, limit + 1)
@@ -97,8 +95,7 @@ async def task_events_ws(websocket: WebSocket, task_id: str, after: int = 0, tok
         await websocket.close(code=CLOSE_UNKNOWN_TASK, reason=f"no task with id '{task_id}'"[:120])
         return
     settings = services.settings
-    events = task_events(services.store, services.notifier, task_id, after, settings.poll_interval_s,
-                         services.tail)
+    events = task_events(services.events, task_id, after)
     await pump(websocket, events, buffer=settings.ws_buffer, stall_timeout_s=settings.ws_stall_timeout_s,
                cursor_name="seq", cursor_of=lambda e: e.seq)
 
@@ -117,8 +114,7 @@ async def firehose_ws(websocket: WebSocket, after: int = 0, crew: str | None = N
     crews = [c for c in (crew or "").split(",") if c] or None
     types = [t for t in (type or "").split(",") if t] or None
     settings = services.settings
-    events = firehose_events(services.store, services.notifier, max(after, 0), settings.poll_interval_s,
-                             crews=crews, types=types)
+    events = firehose_events(services.events, max(after, 0), crews=crews, types=types)
     await pump(websocket, events, buffer=settings.ws_buffer, stall_timeout_s=settings.ws_stall_timeout_s,
                cursor_name="id", cursor_of=lambda e: e.id)
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from agents.errors import InputError, UnknownCrewError
 from agents.inputs import validate_inputs
-from gateway.api.deps import ActiveCatalogDep, RunnerDep, SettingsDep, StoreDep
+from gateway.api.deps import ActiveCatalogDep, EventLogDep, RunnerDep, SettingsDep, StoreDep
 from gateway.api.errors import ApiError
 from gateway.api.schemas import TaskAccepted, TaskCreate, TaskPublic, TasksPublic, task_links, task_public
 from gateway.store import TERMINAL_STATUSES as TERMINAL
@@ -39,7 +39,7 @@ async def _get(store: StoreDep, task_id: str) -> TaskRecord:
 async def submit_task(
     body: TaskCreate,
     response: Response,
-    store: StoreDep,
+    log: EventLogDep,
     runner: RunnerDep,
     catalog: ActiveCatalogDep,
     settings: SettingsDep,
@@ -57,13 +57,12 @@ async def submit_task(
         raise ApiError(422, "invalid_inputs", f"invalid inputs: {e}", details) from e
     request_hash = hashlib.sha256(json.dumps(body.model_dump(), sort_keys=True).encode()).hexdigest()
     try:
-        record, created = await store.create_task(body.crew, inputs, catalog.version,
-                                                  idempotency_key=idempotency_key, request_hash=request_hash)
+        record, created = await log.create_task(body.crew, inputs, catalog.version,
+                                                idempotency_key=idempotency_key, request_hash=request_hash)
     except IdempotencyConflict as e:
         raise ApiError(409, "idempotency_conflict", str(e), {"task_id": e.task_id}) from e
     if created:
         runner.submit(record.id)
-        runner.notifier.notify()
     return _accepted(record, response)
 
 
@@ -101,7 +100,7 @@ async def cancel_task(task_id: str, store: StoreDep, runner: RunnerDep) -> TaskP
 
 @router.post("/{task_id}/retry", status_code=status.HTTP_202_ACCEPTED, response_model=TaskAccepted,
              responses={**_ERRORS, 409: {"description": "the task has not ended"}})
-async def retry_task(task_id: str, response: Response, store: StoreDep, runner: RunnerDep,
+async def retry_task(task_id: str, response: Response, store: StoreDep, log: EventLogDep, runner: RunnerDep,
                      catalog: ActiveCatalogDep) -> TaskAccepted:
     """A new task with the same crew and inputs, on the active config."""
     record = await _get(store, task_id)
@@ -109,7 +108,6 @@ async def retry_task(task_id: str, response: Response, store: StoreDep, runner: 
         raise ApiError(409, "task_not_finished", f"task {task_id} is still {record.status.value}")
     if record.crew not in catalog.crews:
         raise ApiError(404, "unknown_crew", f"crew '{record.crew}' is no longer configured")
-    new, _ = await store.create_task(record.crew, record.inputs, catalog.version, retry_of=record.id)
+    new, _ = await log.create_task(record.crew, record.inputs, catalog.version, retry_of=record.id)
     runner.submit(new.id)
-    runner.notifier.notify()
     return _accepted(new, response)
