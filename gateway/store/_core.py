@@ -35,7 +35,7 @@ EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(StoredEvent))
 EVENT_COLS = tuple(E.c[name] for name in EVENT_FIELDS)
 
 INSERT_EVENT = insert(E)
-INSERT_EVENTS = insert(E).returning(E.c.id, E.c.seq)
+INSERT_EVENTS = insert(E).returning(E.c.id, E.c.task_id, E.c.seq, sort_by_parameter_order=True)
 
 
 def utcnow() -> datetime:
@@ -102,14 +102,27 @@ class StoreCore:
     async def _insert_events(
         conn: AsyncConnection, task_id: str, crew: str, last_seq: int, events: Sequence[EventInput], ts: datetime
     ) -> list[StoredEvent]:
-        first = last_seq - len(events) + 1
-        rows = [
-            dict(task_id=task_id, crew=crew, seq=first + i, ts=ts, type=ev.type, agent=ev.agent, step=ev.step,
-                 data=ev.data)
-            for i, ev in enumerate(events)
-        ]
-        if len(rows) == 1:  # the common case; SQLite then needs no RETURNING round trip (lastrowid)
-            ids = {first: (await conn.execute(INSERT_EVENT, rows[0])).inserted_primary_key[0]}
-        else:  # one cached statement, sent as an executemany ("insertmanyvalues" batches)
-            ids = {seq: id_ for id_, seq in await conn.execute(INSERT_EVENTS, rows)}
-        return [StoredEvent(id=ids[r["seq"]], **r) for r in rows]
+        rows = event_rows(task_id, crew, last_seq - len(events) + 1, events, ts)
+        ids = await insert_event_rows(conn, rows)
+        return [StoredEvent(id=ids[(task_id, r["seq"])], **r) for r in rows]
+
+
+def event_rows(task_id: str, crew: str, first_seq: int, events: Sequence[EventInput], ts: datetime
+               ) -> list[dict[str, Any]]:
+    return [
+        dict(task_id=task_id, crew=crew, seq=first_seq + i, ts=ts, type=ev.type, agent=ev.agent, step=ev.step,
+             data=ev.data)
+        for i, ev in enumerate(events)
+    ]
+
+
+async def insert_event_rows(conn: AsyncConnection, rows: list[dict[str, Any]]) -> dict[tuple[str, int], int]:
+    """Insert ``rows`` in order (ids increase along the list); their ids by (task_id, seq)."""
+    if not rows:
+        return {}
+    if len(rows) == 1:  # the common case; SQLite then needs no RETURNING round trip (lastrowid)
+        row = rows[0]
+        return {(row["task_id"], row["seq"]): (await conn.execute(INSERT_EVENT, row)).inserted_primary_key[0]}
+    # one cached statement, sent as an executemany ("insertmanyvalues" batches), RETURNING in row order
+    result = await conn.execute(INSERT_EVENTS, rows)
+    return {(task_id, seq): id_ for id_, task_id, seq in result}

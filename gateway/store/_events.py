@@ -2,25 +2,55 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Integer, bindparam, func, select, update
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
 
-from ._core import ACTIVE, EVENT_COLS, TERMINAL_EVENT_TYPES, E, StoreCore, T, stored_event, utcnow
+from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ._core import (
+    ACTIVE,
+    EVENT_COLS,
+    TERMINAL_EVENT_TYPES,
+    E,
+    StoreCore,
+    T,
+    event_rows,
+    insert_event_rows,
+    stored_event,
+    utcnow,
+)
 from ._types import EventInput, StoredEvent, TaskStatus
 
-# Reserve n seqs on a task that is still active; None when it is terminal (or missing).
-BUMP_SEQ = (
-    update(T)
-    .where(T.c.id == bindparam("p_id"), T.c.status.in_(ACTIVE))
-    .values(last_seq=T.c.last_seq + bindparam("p_n", type_=Integer))
-    .returning(T.c.last_seq, T.c.crew)
-)
+
+@dataclass(eq=False)
+class _Append:
+    """One ``append`` call waiting for the next group commit."""
+
+    task_id: str
+    events: list[EventInput]
+    done: asyncio.Future[list[StoredEvent]]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    stored: list[StoredEvent] = field(default_factory=list)
 
 # How far each log reaches, for many tasks in one statement (an "expanding" IN list).
 HEADS = select(T.c.id, T.c.last_seq, T.c.status).where(T.c.id.in_(bindparam("p_ids", expanding=True)))
 
 
 class EventLog(StoreCore):
-    """Per-task ``seq`` and global ``id`` assignment, and the two cursor reads."""
+    """Per-task ``seq`` and global ``id`` assignment, and the cursor reads.
+
+    Appends are group-committed: while one write transaction is in flight, appends from
+    every task queue up and the next transaction writes all of them (one seq update,
+    one insert, one commit), so fifty tasks emitting at once do not queue fifty commits
+    in front of everything else that writes.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending: list[_Append] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def append(self, task_id: str, events: list[EventInput]) -> list[StoredEvent]:
         if not events:
@@ -28,14 +58,72 @@ class EventLog(StoreCore):
         for ev in events:
             if ev.type in TERMINAL_EVENT_TYPES:
                 raise ValueError(f"{ev.type!r} ends a task: use finish_task (or request_cancel)")
-        async with self._write(events=True) as conn:
-            row = (await conn.execute(BUMP_SEQ, {"p_id": task_id, "p_n": len(events)})).first()
+        item = _Append(task_id, list(events), asyncio.get_running_loop().create_future())
+        self._pending.append(item)
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush(), name="event-log-flush")
+        # shielded: once queued the append happens; a cancelled caller just stops waiting
+        return await asyncio.shield(item.done)
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    async with self._write(events=True) as conn:
+                        await self._append_batch(conn, batch)
+                except BaseException as exc:
+                    for item in batch:
+                        if not item.done.done():
+                            item.done.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for item in batch:
+                    if not item.done.done():
+                        item.done.set_result(item.stored)
+        finally:
+            self._flusher = None
+            stranded, self._pending = self._pending, []  # only when the flush itself was cancelled
+            for item in stranded:
+                item.done.set_exception(RuntimeError("the event log was shut down before this append was written"))
+
+    async def _append_batch(self, conn: AsyncConnection, batch: list[_Append]) -> None:
+        """Every append of ``batch`` in one transaction; one that cannot be written (its
+        task is terminal or unknown) fails alone, the others are written."""
+        wanted: dict[str, int] = {}
+        for item in batch:
+            wanted[item.task_id] = wanted.get(item.task_id, 0) + len(item.events)
+        bump = (
+            update(T)
+            .where(T.c.id.in_(list(wanted)), T.c.status.in_(ACTIVE))
+            .values(last_seq=T.c.last_seq + case(wanted, value=T.c.id, else_=0))
+            .returning(T.c.id, T.c.last_seq, T.c.crew)
+        )
+        bumped = {row.id: row for row in await conn.execute(bump)}
+        missing = [task_id for task_id in wanted if task_id not in bumped]
+        if missing:
+            rows = await conn.execute(select(T.c.id, T.c.status).where(T.c.id.in_(missing)))
+            statuses = {row.id: row.status for row in rows}
+        # number each task's appends in queue order, below the task's new last_seq
+        next_seq = {task_id: row.last_seq - wanted[task_id] + 1 for task_id, row in bumped.items()}
+        rows_out: list[dict[str, Any]] = []
+        now = utcnow()
+        for item in batch:
+            row = bumped.get(item.task_id)
             if row is None:
-                status = (await conn.execute(select(T.c.status).where(T.c.id == task_id))).scalar()
-                if status is None:
-                    raise ValueError(f"no task {task_id}")
-                raise ValueError(f"task {task_id} is {status}: no events can follow its terminal event")
-            return await self._insert_events(conn, task_id, row.crew, row.last_seq, events, utcnow())
+                status = statuses.get(item.task_id)
+                item.done.set_exception(ValueError(
+                    f"no task {item.task_id}" if status is None
+                    else f"task {item.task_id} is {status}: no events can follow its terminal event"))
+                continue
+            first = next_seq[item.task_id]
+            next_seq[item.task_id] = first + len(item.events)
+            item.rows = event_rows(item.task_id, row.crew, first, item.events, now)
+            rows_out.extend(item.rows)
+        ids = await insert_event_rows(conn, rows_out)
+        for item in batch:
+            item.stored = [StoredEvent(id=ids[(r["task_id"], r["seq"])], **r) for r in item.rows]
 
     async def events_for_task(self, task_id: str, after_seq: int = 0, limit: int = 500) -> list[StoredEvent]:
         stmt = (

@@ -299,6 +299,21 @@ async def test_append_refuses_terminal_unknown_and_terminal_typed_events(store: 
     assert (await store.get_task(task.id)).last_seq == 2
 
 
+async def test_appends_written_together_fail_alone(store: SqlStore):
+    # appends arriving while a write is in flight are committed together; one that cannot
+    # be written (ended or unknown task) must not take the others down with it
+    ended, a, b = await new_task(store), await new_task(store), await new_task(store)
+    await store.finish_task(ended.id, TaskStatus.completed, completed())
+    calls = [store.append(a.id, [log(0)]), store.append(ended.id, [log(1)]), store.append(b.id, [log(2), log(3)]),
+             store.append(str(uuid.uuid4()), [log(4)]), store.append(a.id, [log(5)])]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert [type(r).__name__ for r in results] == ["list", "ValueError", "list", "ValueError", "list"]
+    assert "completed" in str(results[1]) and "no task" in str(results[3])
+    assert [e.data["i"] for e in await store.events_for_task(a.id, 1)] == [0, 5]
+    assert [e.seq for e in await store.events_for_task(b.id)] == [1, 2, 3]
+    assert (await store.get_task(ended.id)).last_seq == 2
+
+
 async def test_concurrent_appenders_on_many_tasks_and_a_live_firehose_reader(store: SqlStore):
     tasks = [await new_task(store, crew=f"crew{i % 3}") for i in range(20)]
     cursor = await store.last_event_id()
