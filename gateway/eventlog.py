@@ -26,13 +26,17 @@ class EventTail:
     tasks, a watcher far behind) is read from the log.
     """
 
-    def __init__(self, per_task: int = 2048, tasks: int = 1024) -> None:
+    def __init__(self, per_task: int = 2048, tasks: int = 1024, recent: int = 4096) -> None:
         self.per_task = per_task
         self.tasks = tasks
         self._tails: OrderedDict[str, deque[StoredEvent]] = OrderedDict()
+        self._recent: deque[StoredEvent] = deque(maxlen=recent)  # all tasks, contiguous ids
 
     def add(self, events: list[StoredEvent]) -> None:
         for event in events:
+            if self._recent and event.id != self._recent[-1].id + 1:
+                self._recent.clear()  # an id written elsewhere (or out of order): start over
+            self._recent.append(event)
             tail = self._tails.get(event.task_id)
             if tail is None:
                 tail = self._tails[event.task_id] = deque(maxlen=self.per_task)
@@ -52,6 +56,16 @@ class EventTail:
             return []
         # seqs in a tail are contiguous, and watchers want its newest few: walk in from the right
         wanted = list(islice(reversed(tail), tail[-1].seq - seq))
+        wanted.reverse()
+        return wanted
+
+
+    def after_id(self, event_id: int) -> list[StoredEvent] | None:
+        """Every task's events with id > ``event_id`` if the tail can vouch for them, else None."""
+        recent = self._recent
+        if not recent or recent[0].id > event_id + 1:
+            return None
+        wanted = list(islice(reversed(recent), max(recent[-1].id - event_id, 0)))
         wanted.reverse()
         return wanted
 

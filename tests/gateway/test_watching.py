@@ -144,3 +144,32 @@ async def test_the_firehose_sees_another_process_write_and_a_filter_does_not_spi
     finally:
         watcher.cancel()
         await other.close()
+
+
+async def test_a_filtered_firehose_of_local_appends_reads_memory_not_the_database(store: SqlStore) -> None:
+    log = EventLog(store)
+    tasks = []
+    for crew in ("triage", "other"):
+        record, _ = await store.create_task(crew, {}, "cfg-1")
+        await store.claim_task(record.id)
+        tasks.append(record.id)
+    got: list[tuple[str, str]] = []
+
+    async def firehose() -> None:
+        async for ev in firehose_events(log, 0, crews=["triage"], types=["agent.log", "task.completed"]):
+            got.append((ev.task_id, ev.type))
+
+    watcher = asyncio.create_task(firehose())
+    try:
+        await asyncio.sleep(0.05)  # replays nothing: no triage event matches yet
+        reads = count_reads(store)
+        for i in range(100):
+            for task_id in tasks:
+                await log.append(task_id, [log_event(i), EventInput("tool.started", data={})])
+        for task_id in tasks:
+            await log.finish(task_id, TaskStatus.completed, EventInput("task.completed", data={}))
+        await until(lambda: len(got) == 101, "the firehose got triage's 100 logs and its end")
+        assert got == [(tasks[0], "agent.log")] * 100 + [(tasks[0], "task.completed")]
+        assert len(reads) <= 1, reads  # at most the read that found where the tail starts
+    finally:
+        watcher.cancel()
