@@ -43,14 +43,14 @@ from bench._watchers import Child, collect, hist_percentile, raise_nofile, start
 SECTION = "fan-out"
 WATCHERS = (1, 100, 1000)
 TARGET_EVENTS = 10_000
-# Measured before choosing (2 cores): before the in-process tail (9332aae) crewgate
-# delivered ~1,000 frames/s in total at 100 or 1,000 watchers (one log read per watcher
-# per append); with it, ~6-9k frames/s. 10,000 events would take ~2-3 min per rep at
-# 100 watchers and ~20 min at 1,000, so those use fewer events (the row notes say so).
-EVENTS = {1: 10_000, 100: 2_000, 1000: 300}
+# Measured before choosing (2 cores): with watchers sharing one poll of task heads and
+# the in-process tail (fa8ebe4) crewgate delivers ~33-36k frames/s in total at 100 or
+# 1,000 watchers. 10,000 events to 1,000 watchers (10M frames) would take ~5 min per
+# repetition, so that case uses 1,000 events (1M frames, like 100 x 10,000); the row says so.
+EVENTS = {1: 10_000, 100: 10_000, 1000: 1_000}
 QUICK_EVENTS = {1: 1_000, 100: 100, 1000: 20}
-REASON = ("crewgate delivers ~6-9k frames/s at >=100 watchers on 2 cores, so 10,000 events "
-          "(1M / 10M frames) would take 2-20 min per repetition")
+REASON = ("crewgate delivers ~35k frames/s at 1,000 watchers on 2 cores, so 10,000 events "
+          "(10M frames) would take ~5 min per repetition")
 CASE_TIMEOUT = 1800.0
 SERVERS = {"crewgate": "bench._fanout_server", "websockets": "bench._baseline_ws"}
 

@@ -13,8 +13,8 @@ connections (imports, caches and first-use allocations are not per socket), let 
 settle, read VmRSS from /proc/PID/status, open N connections from separate
 processes (``bench._watchers --hold``; each has received its first frame), settle,
 read VmRSS again: (after - before) / N. Also reported: the server's CPU over 5 s
-with the N sockets idle (crewgate's watchers re-read the log every
-``poll_interval_s``), and for crewgate the SQL statements it ran in that window.
+with the N sockets idle (crewgate polls the heads of all watched tasks in one query
+every ``poll_interval_s``), and for crewgate the SQL statements it ran in that window.
 """
 
 from __future__ import annotations
@@ -130,7 +130,8 @@ def run(quick: bool = False, *, reps: int | None = None, connections: int | None
             baseline=[r["kib_per_conn"] for r in base], note=note, **common),
         Row(metric="server CPU with the sockets idle", unit="% of a core", ours=[r["idle_cpu_pct"] for r in ours],
             baseline=[r["idle_cpu_pct"] for r in base],
-            note=f"{note}; over {IDLE_WINDOW_S:.0f} s; crewgate watchers poll the log every poll_interval_s (1 s)",
+            note=f"{note}; over {IDLE_WINDOW_S:.0f} s; crewgate polls the watched tasks' heads once per "
+                 "poll_interval_s (1 s)",
             **common),
     ]
 
