@@ -35,27 +35,31 @@ def _services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
-def _store(request: Request) -> Store:
+# Dependencies are ``async def`` although they never await: FastAPI runs a plain ``def``
+# dependency in its thread pool, a thread hop per dependency per request.
+
+
+async def _store(request: Request) -> Store:
     return _services(request).store
 
 
-def _configs(request: Request) -> ConfigManager:
+async def _configs(request: Request) -> ConfigManager:
     return _services(request).configs
 
 
-def _runner(request: Request) -> Runner:
+async def _runner(request: Request) -> Runner:
     return _services(request).runner
 
 
-def _events(request: Request) -> EventLog:
+async def _events(request: Request) -> EventLog:
     return _services(request).events
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return _services(request).settings
 
 
-def _active_catalog(request: Request) -> Catalog:
+async def _active_catalog(request: Request) -> Catalog:
     catalog = _services(request).configs.active
     if catalog is None:
         raise ApiError(503, "not_ready", "no config is loaded")
@@ -80,8 +84,8 @@ def authorized(settings: Settings, header: str | None, token: str | None = None)
     return bool(given) and any(secrets.compare_digest(given, t) for t in settings.tokens)
 
 
-def require_token(request: Request) -> None:
-    settings = _settings(request)
+async def require_token(request: Request) -> None:
+    settings = _services(request).settings
     if not authorized(settings, request.headers.get("authorization")):
         raise ApiError(401, "unauthorized", "a valid bearer token is required",
                        headers={"WWW-Authenticate": "Bearer"})
