@@ -11,7 +11,7 @@ from collections import OrderedDict, deque
 from itertools import islice
 from typing import Any
 
-from gateway.notify import LogHeads, Notifier
+from gateway.notify import LogHeads
 from gateway.store import EventInput, Store, StoredEvent, TaskRecord, TaskStatus
 
 __all__ = ["EventLog", "EventTail"]
@@ -75,14 +75,12 @@ class EventLog:
 
     def __init__(self, store: Store, *, tail: EventTail | None = None) -> None:
         self.store = store
-        self.notifier = Notifier()
         self.tail = tail or EventTail()
-        self.heads = LogHeads(store, self.notifier)
+        self.heads = LogHeads(store)  # moving a head wakes that task's watchers
 
     def _written(self, stored: list[StoredEvent]) -> None:
         self.tail.add(stored)
         self.heads.note(stored)
-        self.notifier.notify()
 
     async def append(self, task_id: str, events: list[EventInput]) -> list[StoredEvent]:
         stored = await self.store.append(task_id, events)
@@ -100,7 +98,6 @@ class EventLog:
         record, created = await self.store.create_task(crew, inputs, config_version, **options)
         if created:
             await self.heads.refresh_last_id()
-            self.notifier.notify()
         return record, created
 
     async def request_cancel(self, task_id: str, reason: str) -> TaskRecord | None:
@@ -109,5 +106,5 @@ class EventLog:
         record = await self.store.request_cancel(task_id, reason)
         if record is not None:
             self.heads.set(record.id, record.last_seq, record.status)
-        self.notifier.notify()
+            await self.heads.refresh_last_id()
         return record

@@ -1,7 +1,7 @@
 """What watchers wait on: a wake-up signal, and how far each watched log reaches.
 
-Watchers take the current signal, check the heads, and wait on that signal only if
-there is nothing new to read, so a change between the check and the wait is never
+Watchers take their task's signal (firehoses: the notifier's), check the heads, and
+wait on that signal only if there is nothing new to read, so a change between the check and the wait is never
 missed (everything here runs on the event loop's thread).
 
 Appends made by this process update the heads and wake watchers at once (see
@@ -56,16 +56,30 @@ class LogHeads:
     has reached a head has read everything there is.
     """
 
-    def __init__(self, store: Store, notifier: Notifier) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self.notifier = notifier
+        self.notifier = Notifier()  # firehose watchers: set when ``last_id`` moves
         self._watchers: Counter[str] = Counter()
         self._heads: dict[str, Head] = {}
+        self._signals: dict[str, asyncio.Event] = {}  # per watched task: set when its head moves
         self._firehoses = 0
         self.last_id = 0  # newest event id known to be committed
 
     def get(self, task_id: str) -> Head | None:
         return self._heads.get(task_id)
+
+    def signal(self, task_id: str) -> asyncio.Event:
+        """What a watcher of ``task_id`` waits on; set when that task's head moves, so an
+        append to one task does not wake the watchers of every other."""
+        signal = self._signals.get(task_id)
+        if signal is None:
+            signal = self._signals[task_id] = asyncio.Event()
+        return signal
+
+    def _wake(self, task_id: str) -> None:
+        signal = self._signals.pop(task_id, None)
+        if signal is not None:
+            signal.set()
 
     @contextlib.contextmanager
     def watching(self, task_id: str) -> Iterator[None]:
@@ -78,6 +92,7 @@ class LogHeads:
             if self._watchers[task_id] <= 0:
                 del self._watchers[task_id]
                 self._heads.pop(task_id, None)
+                self._signals.pop(task_id, None)
 
     @contextlib.contextmanager
     def watching_all(self) -> Iterator[None]:
@@ -98,28 +113,37 @@ class LogHeads:
         head = self._heads.get(task_id)
         if head is None:
             self._heads[task_id] = Head(last_seq, ended)
-            return True
-        if last_seq > head.last_seq or (ended and not head.ended):
+        elif last_seq > head.last_seq or (ended and not head.ended):
             head.last_seq = max(head.last_seq, last_seq)
             head.ended = head.ended or ended
-            return True
-        return False
+        else:
+            return False
+        self._wake(task_id)
+        return True
 
     def note(self, events: Iterable[StoredEvent]) -> None:
-        """Committed events appended by this process."""
+        """Committed events appended by this process: wake their watchers and the firehoses."""
+        newest = self.last_id
         for event in events:
-            if event.id > self.last_id:
-                self.last_id = event.id
+            newest = max(newest, event.id)
             self._advance(event.task_id, event.seq, event.type in TERMINAL)
+        self._move_last_id(newest)
+
+    def _move_last_id(self, newest: int) -> bool:
+        if newest <= self.last_id:
+            return False
+        self.last_id = newest
+        self.notifier.notify()
+        return True
 
     async def refresh_last_id(self) -> None:
         """Read the newest event id if a firehose is open (after a write whose ids are unknown)."""
         if self._firehoses:
-            self.last_id = max(self.last_id, await self.store.last_event_id())
+            self._move_last_id(await self.store.last_event_id())
 
     async def poll(self) -> bool:
         """Read the heads of all watched tasks (and the newest id, if a firehose is open)
-        and wake the watchers if any moved. True when something moved."""
+        and wake the watchers of whatever moved. True when something moved."""
         moved = False
         ids = list(self._watchers)
         for start in range(0, len(ids), POLL_CHUNK):
@@ -127,12 +151,7 @@ class LogHeads:
             for task_id, (last_seq, status) in heads.items():
                 moved = self.set(task_id, last_seq, status) or moved
         if self._firehoses:
-            newest = await self.store.last_event_id()
-            if newest > self.last_id:
-                self.last_id = newest
-                moved = True
-        if moved:
-            self.notifier.notify()
+            moved = self._move_last_id(await self.store.last_event_id()) or moved
         return moved
 
     async def run(self, interval_s: float) -> None:

@@ -45,7 +45,7 @@ async def task_events(log: EventLog, task_id: str, after: int) -> AsyncIterator[
             return
         heads.set(task_id, record.last_seq, record.status)
         while True:
-            signal = log.notifier.current()
+            signal = heads.signal(task_id)
             head = heads.get(task_id)
             assert head is not None  # kept while watching, and set above
             if head.last_seq <= cursor:
@@ -78,7 +78,7 @@ async def firehose_events(log: EventLog, after: int, *, crews: list[str] | None,
     with heads.watching_all():
         heads.last_id = max(heads.last_id, await store.last_event_id())
         while True:
-            signal = log.notifier.current()
+            signal = heads.notifier.current()
             known = heads.last_id
             if known <= scanned:
                 await signal.wait()
