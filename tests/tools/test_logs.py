@@ -264,6 +264,21 @@ def test_continuation_lines_and_long_lines_are_capped(tmp_path):
     assert record.extra[-1] == "…[800 more lines]"
 
 
+def test_a_log_read_again_reflects_appends_and_rotation(tmp_path):
+    # parsed files are remembered between tool calls; a changed file must never be served stale
+    path = _write(tmp_path / "app.log", ["2026-11-20T14:00:00Z ERROR first failure"])
+    for _ in range(2):
+        stats = ParseStats()
+        assert [r.message for r in iter_records(path, stats=stats)] == ["first failure"]
+        assert (stats.files, stats.lines, stats.records) == (1, 1, 1)  # counted on a remembered read too
+    with path.open("a") as log:
+        log.write("2026-11-20T14:00:01Z ERROR second failure\n")
+    assert [r.message for r in _records(path)] == ["first failure", "second failure"]
+    rotated = _write(tmp_path / "new.log", ["2026-11-20T15:00:00Z ERROR other failure!"])
+    os.replace(rotated, path)  # same name, a new file
+    assert [r.message for r in _records(path)] == ["other failure!"]
+
+
 def test_lines_without_timestamps_become_undated_records(tmp_path):
     path = _write(tmp_path / "stdout.txt", [
         "starting worker",

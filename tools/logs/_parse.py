@@ -13,7 +13,9 @@ import gzip
 import io
 import json
 import re
+import threading
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -255,6 +257,31 @@ def _open_text(path: Path, stack: contextlib.ExitStack) -> io.TextIOWrapper | st
 
 
 def _iter_file(path: Path, stats: ParseStats) -> Iterator[Record]:
+    try:
+        key = _file_key(path)
+    except OSError as e:
+        stats.skipped.append((str(path), f"{e.__class__.__name__}: {e}"))
+        return
+    cached = _CACHE.get(key)
+    if cached is not None:
+        _merge(stats, cached.stats)
+        yield from cached.records
+        return
+    own = ParseStats()
+    records: list[Record] = []
+    try:
+        for record in _parse_file(path, own):
+            records.append(record)
+            yield record
+        # read to the end (the consumer did not stop early); remember it unless it changed meanwhile
+        with contextlib.suppress(OSError):
+            if _file_key(path) == key:
+                _CACHE.put(key, _Parsed(records, own))
+    finally:
+        _merge(stats, own)
+
+
+def _parse_file(path: Path, stats: ParseStats) -> Iterator[Record]:
     with contextlib.ExitStack() as stack:
         try:
             stream = _open_text(path, stack)
@@ -269,6 +296,71 @@ def _iter_file(path: Path, stats: ParseStats) -> Iterator[Record]:
             yield from _parse_lines(stream, str(path), stats)
         except (OSError, EOFError, zlib.error) as e:  # truncated or corrupt .gz: keep what was read
             stats.skipped.append((str(path), f"stopped early: {e.__class__.__name__}: {e}"))
+
+
+def _file_key(path: Path) -> tuple[str, int, int, int, int]:
+    st = path.stat()
+    return str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _merge(into: ParseStats, part: ParseStats) -> None:
+    into.files += part.files
+    into.lines += part.lines
+    into.records += part.records
+    into.skipped.extend(part.skipped)
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    records: list[Record]
+    stats: ParseStats
+
+
+class _ParseCache:
+    """Parsed files, one version per path (checked by inode, size and mtime), least
+    recently used out first.
+
+    One triage step calls several log tools over the same files, and a model searching
+    logs calls them again and again; each would otherwise re-parse every file. Bounded by
+    the total number of records held. Records are shared: readers must not modify them.
+    """
+
+    def __init__(self, max_records: int) -> None:
+        self.max_records = max_records
+        self._items: OrderedDict[str, tuple[tuple[int, int, int, int], _Parsed]] = OrderedDict()
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int, int, int, int]) -> _Parsed | None:
+        path, version = key[0], key[1:]
+        with self._lock:
+            entry = self._items.get(path)
+            if entry is None or entry[0] != version:
+                return None
+            self._items.move_to_end(path)
+            return entry[1]
+
+    def put(self, key: tuple[str, int, int, int, int], parsed: _Parsed) -> None:
+        path, version = key[0], key[1:]
+        size = len(parsed.records)
+        with self._lock:
+            old = self._items.pop(path, None)  # an older version of the file is never wanted again
+            self._held -= len(old[1].records) if old is not None else 0
+            if size > self.max_records:
+                return
+            self._items[path] = (version, parsed)
+            self._held += size
+            while self._held > self.max_records:
+                _, (_, evicted) = self._items.popitem(last=False)
+                self._held -= len(evicted.records)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._held = 0
+
+
+_CACHE = _ParseCache(max_records=100_000)  # ~480 bytes each: at most ~50 MiB
 
 
 def iter_records(
