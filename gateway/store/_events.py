@@ -34,6 +34,9 @@ class _Append:
     rows: list[dict[str, Any]] = field(default_factory=list)
     stored: list[StoredEvent] = field(default_factory=list)
 
+
+SHUT_DOWN = "the event log was shut down before this append was written"
+
 # How far each log reaches, for many tasks in one statement (an "expanding" IN list).
 HEADS = select(T.c.id, T.c.last_seq, T.c.status).where(T.c.id.in_(bindparam("p_ids", expanding=True)))
 
@@ -75,7 +78,7 @@ class EventLog(StoreCore):
                 except BaseException as exc:
                     for item in batch:
                         if not item.done.done():
-                            item.done.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
+                            item.done.set_exception(exc if isinstance(exc, Exception) else RuntimeError(SHUT_DOWN))
                     if not isinstance(exc, Exception):
                         raise
                     continue
@@ -86,7 +89,7 @@ class EventLog(StoreCore):
             self._flusher = None
             stranded, self._pending = self._pending, []  # only when the flush itself was cancelled
             for item in stranded:
-                item.done.set_exception(RuntimeError("the event log was shut down before this append was written"))
+                item.done.set_exception(RuntimeError(SHUT_DOWN))
 
     async def _append_batch(self, conn: AsyncConnection, batch: list[_Append]) -> None:
         """Every append of ``batch`` in one transaction; one that cannot be written (its
