@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from websockets.sync.client import connect
 
 from bench._common import PROJECT, Row, render_table, touch_tree
 from bench._servers import example_incident
+from bench.fanout import cpu_seconds
 from tests.support.gateway import Gateway, write_configs
 from tests.support.llm_server import ScriptedModel, ScriptedServer, text
 
@@ -62,19 +62,13 @@ def _run_and_watch(gw: Gateway, body: dict) -> float:
     return time.perf_counter() - started
 
 
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds the process has used (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _many(gw: Gateway, body: dict, tasks: int, cpu: list[float]) -> float:
     """Submit ``tasks`` tasks at once and wait for all their terminal events on the firehose
     (one socket: polling 50 tasks' status would load the server being measured)."""
     terminal = "task.completed,task.failed,task.cancelled"
     with connect(f"{gw.ws_url}/v1/events?after=-1&type={terminal}", open_timeout=10) as ws, \
             httpx.Client(base_url=gw.url, timeout=30) as client:
-        started, cpu_before = time.perf_counter(), _cpu_s(gw.proc.pid)
+        started, cpu_before = time.perf_counter(), cpu_seconds(gw.proc.pid)
         ids = {client.post("/v1/tasks", json=body).json()["id"] for _ in range(tasks)}
         ended: dict[str, str] = {}
         for message in ws:
@@ -84,7 +78,7 @@ def _many(gw: Gateway, body: dict, tasks: int, cpu: list[float]) -> float:
                 if len(ended) == len(ids):
                     break
         elapsed = time.perf_counter() - started
-        cpu.append(_cpu_s(gw.proc.pid) - cpu_before)
+        cpu.append(cpu_seconds(gw.proc.pid) - cpu_before)
     failed = [t for t, kind in ended.items() if kind != "task.completed"]
     if failed:
         raise SystemExit(f"{len(failed)} of {tasks} concurrent tasks did not complete")

@@ -54,10 +54,7 @@ class EventTail:
             return None
         if tail[-1].seq <= seq:
             return []
-        # seqs in a tail are contiguous, and watchers want its newest few: walk in from the right
-        wanted = list(islice(reversed(tail), tail[-1].seq - seq))
-        wanted.reverse()
-        return wanted
+        return _newest(tail, tail[-1].seq - seq)  # seqs in a tail are contiguous
 
 
     def after_id(self, event_id: int) -> list[StoredEvent] | None:
@@ -65,9 +62,15 @@ class EventTail:
         recent = self._recent
         if not recent or recent[0].id > event_id + 1:
             return None
-        wanted = list(islice(reversed(recent), max(recent[-1].id - event_id, 0)))
-        wanted.reverse()
-        return wanted
+        return _newest(recent, recent[-1].id - event_id)  # ids in it are contiguous
+
+
+def _newest(items: deque[StoredEvent], count: int) -> list[StoredEvent]:
+    """The last ``count`` items, oldest first; watchers want a tail's newest few, so walk
+    in from the right rather than the left."""
+    wanted = list(islice(reversed(items), max(count, 0)))
+    wanted.reverse()
+    return wanted
 
 
 class EventLog:

@@ -136,10 +136,10 @@ class LogHeads:
         self.notifier.notify()
         return True
 
-    async def refresh_last_id(self) -> None:
-        """Read the newest event id if a firehose is open (after a write whose ids are unknown)."""
-        if self._firehoses:
-            self._move_last_id(await self.store.last_event_id())
+    async def refresh_last_id(self) -> bool:
+        """Read the newest event id if a firehose is open (after a write whose ids are
+        unknown); True when it moved."""
+        return bool(self._firehoses) and self._move_last_id(await self.store.last_event_id())
 
     async def poll(self) -> bool:
         """Read the heads of all watched tasks (and the newest id, if a firehose is open)
@@ -150,9 +150,7 @@ class LogHeads:
             heads = await self.store.task_heads(ids[start:start + POLL_CHUNK])
             for task_id, (last_seq, status) in heads.items():
                 moved = self.set(task_id, last_seq, status) or moved
-        if self._firehoses:
-            moved = self._move_last_id(await self.store.last_event_id()) or moved
-        return moved
+        return await self.refresh_last_id() or moved
 
     async def run(self, interval_s: float) -> None:
         """Poll forever; a failed poll is logged and retried at the next interval."""
