@@ -103,9 +103,7 @@ def _pydantic_issues(
 
 
 def _files(directory: Path) -> list[Path]:
-    return sorted(
-        p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
-    )
+    return sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
 def _version(directory: Path, files: list[Path]) -> str:
@@ -153,9 +151,7 @@ def validate_directory(
         if data is None:
             continue
         if not isinstance(data, dict):
-            issues.append(
-                ConfigIssue(display, 1, 1, "", "top level must be a mapping with agents, crews or models")
-            )
+            issues.append(ConfigIssue(display, 1, 1, "", "top level must be a mapping with agents, crews or models"))
             continue
         parsed, file_issues = _parse_file(data, display)
         issues.extend(file_issues)
@@ -233,9 +229,7 @@ def _parse_file(data: Any, display: str) -> tuple[dict[str, Any], list[ConfigIss
     return parsed, issues
 
 
-def _parse_models(
-    data: Any, display: str, issues: list[ConfigIssue], fail: Any, broken: set[str]
-) -> ModelsSpec | None:
+def _parse_models(data: Any, display: str, issues: list[ConfigIssue], fail: Any, broken: set[str]) -> ModelsSpec | None:
     raw = data["models"]
     if not isinstance(raw, dict):
         fail(("models",), "'models' must be a mapping with default and profiles")
@@ -268,9 +262,7 @@ def _parse_models(
     return ModelsSpec(default=default, profiles=profiles)
 
 
-def _register(
-    table: dict[str, _Located], kind: str, name: str, here: _Located, issues: list[ConfigIssue]
-) -> None:
+def _register(table: dict[str, _Located], kind: str, name: str, here: _Located, issues: list[ConfigIssue]) -> None:
     if name in table:
         first = table[name]
         where = f"{first.file}:{locate(first.root, first.path)[0]}"
@@ -321,9 +313,7 @@ def _check_agents(agents: dict[str, _Located], profiles: dict[str, ModelProfile]
     return issues
 
 
-def _check_crew(
-    crew: _Located, agents: dict[str, _Located], profiles: dict[str, ModelProfile]
-) -> list[ConfigIssue]:
+def _check_crew(crew: _Located, agents: dict[str, _Located], profiles: dict[str, ModelProfile]) -> list[ConfigIssue]:
     spec: CrewSpec = crew.value
     issues: list[ConfigIssue] = []
     declared = set(spec.inputs)
@@ -358,15 +348,25 @@ def _check_crew(
                 message = f"unknown step '{ref}' in context (steps: {_known(position)})"
                 issues.append(crew.issue(message, "steps", i, "context", j))
             elif position[ref] > i:
-                issues.append(crew.issue(
-                    f"context step '{ref}' comes later; context may only name earlier steps", "steps", i, "context", j
-                ))
+                issues.append(
+                    crew.issue(
+                        f"context step '{ref}' comes later; context may only name earlier steps",
+                        "steps",
+                        i,
+                        "context",
+                        j,
+                    )
+                )
         for fieldname in ("description", "expected_output"):
             for var in _undeclared(getattr(step, fieldname), declared):
-                issues.append(crew.issue(
-                    f"placeholder '{{{var}}}' is not a declared input of crew (inputs: {_known(declared)})",
-                    "steps", i, fieldname,
-                ))
+                issues.append(
+                    crew.issue(
+                        f"placeholder '{{{var}}}' is not a declared input of crew (inputs: {_known(declared)})",
+                        "steps",
+                        i,
+                        fieldname,
+                    )
+                )
     issues.extend(_cycles(crew, spec))
     if spec.manager in agents:
         used_agents.add(spec.manager)
@@ -374,11 +374,13 @@ def _check_crew(
         agent = agents[name]
         for fieldname in ("role", "goal", "backstory"):
             for var in _undeclared(getattr(agent.value, fieldname), declared):
-                issues.append(agent.issue(
-                    f"placeholder '{{{var}}}' is not a declared input of crew '{crew.path[-1]}' "
-                    f"(inputs: {_known(declared)})",
-                    fieldname,
-                ))
+                issues.append(
+                    agent.issue(
+                        f"placeholder '{{{var}}}' is not a declared input of crew '{crew.path[-1]}' "
+                        f"(inputs: {_known(declared)})",
+                        fieldname,
+                    )
+                )
     return issues
 
 
@@ -400,13 +402,13 @@ def _cycles(crew: _Located, spec: CrewSpec) -> list[ConfigIssue]:
             if nxt not in graph:
                 continue
             if state.get(nxt) == 1:
-                loop = stack[stack.index(nxt):] + [nxt]
+                loop = stack[stack.index(nxt) :] + [nxt]
                 key = frozenset(loop)
                 if key not in reported:
                     reported.add(key)
-                    issues.append(crew.issue(
-                        "context forms a cycle: " + " -> ".join(loop), "steps", index[nxt], "context"
-                    ))
+                    issues.append(
+                        crew.issue("context forms a cycle: " + " -> ".join(loop), "steps", index[nxt], "context")
+                    )
             elif nxt not in state:
                 visit(nxt, stack)
         stack.pop()

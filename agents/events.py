@@ -85,8 +85,9 @@ class EventMapper:
         self._step = getattr(task, "name", None) or event.task_name
         agent = getattr(task, "agent", None)
         self._agent = self._agent_keys.get(str(getattr(agent, "id", "")))
-        return EventDraft(EventType.step_started, self._agent, self._step,
-                          {"description": cut(getattr(task, "description", ""), 500)})
+        return EventDraft(
+            EventType.step_started, self._agent, self._step, {"description": cut(getattr(task, "description", ""), 500)}
+        )
 
     def _on_task_completed(self, event: Any) -> EventDraft:
         output = getattr(event, "output", None)
@@ -95,14 +96,19 @@ class EventMapper:
         return draft
 
     def _on_task_failed(self, event: Any) -> EventDraft:
-        return EventDraft(EventType.agent_log, self._agent_of(event), self._step,
-                          {"level": "error", "message": cut(event.error, 500)})
+        return EventDraft(
+            EventType.agent_log, self._agent_of(event), self._step, {"level": "error", "message": cut(event.error, 500)}
+        )
 
     def _on_llm_call_started(self, event: Any) -> EventDraft:
         tools = [t.get("function", t).get("name") for t in (event.tools or []) if isinstance(t, dict)]
         messages = event.messages if isinstance(event.messages, list) else [event.messages]
-        return EventDraft(EventType.llm_started, self._agent_of(event), self._step,
-                          {"model": event.model, "messages": len(messages), "tools": tools})
+        return EventDraft(
+            EventType.llm_started,
+            self._agent_of(event),
+            self._step,
+            {"model": event.model, "messages": len(messages), "tools": tools},
+        )
 
     def _on_llm_stream_chunk(self, event: Any) -> EventDraft:
         return EventDraft(EventType.llm_chunk, self._agent_of(event), self._step, {"chunk": event.chunk})
@@ -119,12 +125,20 @@ class EventMapper:
         return EventDraft(EventType.llm_completed, self._agent_of(event), self._step, data)
 
     def _on_llm_call_failed(self, event: Any) -> EventDraft:
-        return EventDraft(EventType.agent_log, self._agent_of(event), self._step,
-                          {"level": "error", "message": f"model call failed: {cut(event.error, 500)}"})
+        return EventDraft(
+            EventType.agent_log,
+            self._agent_of(event),
+            self._step,
+            {"level": "error", "message": f"model call failed: {cut(event.error, 500)}"},
+        )
 
     def _on_tool_usage_started(self, event: Any) -> EventDraft:
-        return EventDraft(EventType.tool_started, self._agent_of(event), self._step,
-                          {"tool": event.tool_name, "args": cut(event.tool_args, ARGS_LIMIT)})
+        return EventDraft(
+            EventType.tool_started,
+            self._agent_of(event),
+            self._step,
+            {"tool": event.tool_name, "args": cut(event.tool_args, ARGS_LIMIT)},
+        )
 
     def _on_tool_usage_finished(self, event: Any) -> EventDraft:
         duration = (event.finished_at - event.started_at).total_seconds() * 1000
@@ -140,9 +154,16 @@ class EventMapper:
         return EventDraft(EventType.tool_finished, self._agent_of(event), self._step, data)
 
     def _on_tool_usage_error(self, event: Any) -> EventDraft:
-        return EventDraft(EventType.tool_failed, self._agent_of(event), self._step, {
-            "tool": event.tool_name, "args": cut(event.tool_args, ARGS_LIMIT), "error": cut(event.error, 1000),
-        })
+        return EventDraft(
+            EventType.tool_failed,
+            self._agent_of(event),
+            self._step,
+            {
+                "tool": event.tool_name,
+                "args": cut(event.tool_args, ARGS_LIMIT),
+                "error": cut(event.error, 1000),
+            },
+        )
 
     _on_tool_validate_input_error = _on_tool_usage_error
     _on_tool_selection_error = _on_tool_usage_error

@@ -29,9 +29,7 @@ def describe_failure(error: BaseException) -> tuple[str, str]:
             return "cancelled", getattr(item, "reason", "cancelled")
         if "ModelConfigError" in names:
             return "model_config", text
-        if names & {"APITimeoutError", "TimeoutException", "ReadTimeout", "Timeout"} or (
-            "TimeoutError" in names
-        ):
+        if names & {"APITimeoutError", "TimeoutException", "ReadTimeout", "Timeout"} or ("TimeoutError" in names):
             return "model_timeout", f"the model did not answer in time (retries exhausted): {text}"
         if "RateLimitError" in names:
             return "model_rate_limited", f"the model kept refusing with HTTP 429 after retries: {text}"

@@ -85,8 +85,12 @@ class OfflineLLM(BaseLLM):
             messages = [{"role": "user", "content": messages}]
         with llm_call_context():
             self._emit_call_started_event(
-                messages=messages, tools=tools, callbacks=callbacks,
-                available_functions=available_functions, from_task=from_task, from_agent=from_agent,
+                messages=messages,
+                tools=tools,
+                callbacks=callbacks,
+                available_functions=available_functions,
+                from_task=from_task,
+                from_agent=from_agent,
             )
             answer = decide(messages, tools or [], self.inputs, role=getattr(from_agent, "role", ""))
             prompt_tokens = _estimate_tokens(messages)
@@ -100,7 +104,10 @@ class OfflineLLM(BaseLLM):
             self._emit_call_completed_event(
                 response=answer,
                 call_type=LLMCallType.TOOL_CALL if isinstance(answer, list) else LLMCallType.LLM_CALL,
-                from_task=from_task, from_agent=from_agent, messages=messages, usage=usage,
+                from_task=from_task,
+                from_agent=from_agent,
+                messages=messages,
+                usage=usage,
                 finish_reason="tool_calls" if isinstance(answer, list) else "stop",
             )
         return answer
@@ -186,8 +193,12 @@ def _optional(prop: dict[str, Any]) -> bool:
 
 
 def write_answer(
-    messages: list[dict[str, Any]], facts: dict[str, Any], inputs: dict[str, Any],
-    *, role: str = "", skipped: list[str] | None = None,
+    messages: list[dict[str, Any]],
+    facts: dict[str, Any],
+    inputs: dict[str, Any],
+    *,
+    role: str = "",
+    skipped: list[str] | None = None,
 ) -> str:
     summaries = [
         f"- `{data.get('tool', 'tool')}`: {_md(data['summary'])}"
@@ -236,9 +247,13 @@ def _conclusion(facts: dict[str, Any]) -> str | None:
     since = f" since {facts['onset']})" if facts.get("onset") else ")"
     subject = f" '{facts['commit_subject']}'" if facts.get("commit_subject") else ""
     return (
-        f"The new error `{facts['signature']}`{count}{since} is raised at `{facts['file_line']}`, "
-        f"a line last changed before the onset by commit `{str(facts['commit'])[:12]}`{subject}."
-    ).replace(" ( since", " (since").replace(" ()", "")
+        (
+            f"The new error `{facts['signature']}`{count}{since} is raised at `{facts['file_line']}`, "
+            f"a line last changed before the onset by commit `{str(facts['commit'])[:12]}`{subject}."
+        )
+        .replace(" ( since", " (since")
+        .replace(" ()", "")
+    )
 
 
 def _md(value: Any) -> str:

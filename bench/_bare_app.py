@@ -1,6 +1,6 @@
 """Baseline server: a bare FastAPI app whose POST /v1/tasks does the same insert as the gateway.
 
-    python -m bench._bare_app PORT DATABASE_URL
+python -m bench._bare_app PORT DATABASE_URL
 """
 
 from __future__ import annotations

@@ -47,16 +47,30 @@ class FakeLog:
 
     def new_task(self) -> str:
         self.task_id, self.seq = str(uuid.uuid4()), 0
-        self.queued = self.frame("task.queued", {"crew": "incident_triage", "inputs": {
-            "service": "checkout", "note": "fan-out bench"}, "config_version": "0" * 12})
+        self.queued = self.frame(
+            "task.queued",
+            {
+                "crew": "incident_triage",
+                "inputs": {"service": "checkout", "note": "fan-out bench"},
+                "config_version": "0" * 12,
+            },
+        )
         return self.task_id
 
     def frame(self, type_: str, data: dict[str, Any]) -> str:
         self.last_id += 1
         self.seq += 1
-        public = {"v": 1, "id": str(self.last_id), "seq": self.seq, "task_id": self.task_id,
-                  "ts": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "type": type_, "agent": None,
-                  "step": None, "data": data}
+        public = {
+            "v": 1,
+            "id": str(self.last_id),
+            "seq": self.seq,
+            "task_id": self.task_id,
+            "ts": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "type": type_,
+            "agent": None,
+            "step": None,
+            "data": data,
+        }
         return json.dumps(public, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -77,8 +91,16 @@ async def run(port: int, ping_interval: float | None) -> None:
             connections.discard(ws)
 
     loop = asyncio.get_running_loop()
-    async with serve(handler, "127.0.0.1", port, max_size=None, ping_interval=ping_interval,
-                     ping_timeout=ping_interval, close_timeout=600, backlog=4096):
+    async with serve(
+        handler,
+        "127.0.0.1",
+        port,
+        max_size=None,
+        ping_interval=ping_interval,
+        ping_timeout=ping_interval,
+        close_timeout=600,
+        backlog=4096,
+    ):
         print(f"ready {os.getpid()}", flush=True)
         while True:
             line = (await loop.run_in_executor(None, sys.stdin.readline)).strip()

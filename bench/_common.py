@@ -71,8 +71,10 @@ def _fmt(value: float) -> str:
 
 
 def render_table(rows: list[Row]) -> str:
-    lines = ["| section | metric | crewgate | baseline | ratio | n | note |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| section | metric | crewgate | baseline | ratio | n | note |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for row in rows:
         ratio = f"{row.ratio:.2f}×"
         lines.append(

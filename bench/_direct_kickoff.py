@@ -21,8 +21,12 @@ def main() -> None:
     reps, config, logs, repo, runbooks = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
     catalog = load_catalog(config)
     roots = [logs.rsplit("/incident/", 1)[0]]
-    inputs = validate_inputs("incident_triage", catalog.crew("incident_triage"),
-                             {"service": "checkout", "logs": logs, "repo": repo, "runbooks": runbooks}, roots=roots)
+    inputs = validate_inputs(
+        "incident_triage",
+        catalog.crew("incident_triage"),
+        {"service": "checkout", "logs": logs, "repo": repo, "runbooks": runbooks},
+        roots=roots,
+    )
     times = []
     for i in range(reps + 1):
         touch_tree(logs)  # a first look at the logs every time, as in the gateway runs

@@ -119,8 +119,8 @@ async def commands(server: Any, app: Any) -> None:
             print(f"stats {json.dumps(counters.take())}", flush=True)
         elif line == "task":
             record, _ = await services.store.create_task(
-                "incident_triage", {"service": "checkout", "note": "fan-out bench"},
-                services.configs.active.version)
+                "incident_triage", {"service": "checkout", "note": "fan-out bench"}, services.configs.active.version
+            )
             task_id = record.id
             # claimed (running) at once, as the runner would: the runner's queue poll only
             # picks up queued tasks, so nothing but the emitter writes to this one
@@ -174,16 +174,30 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="crewgate-fanout-") as tmp:
         roots = Path(tmp) / "roots"
         roots.mkdir()
-        settings = Settings(database_url=f"sqlite+aiosqlite:///{Path(tmp) / 'crewgate.db'}",
-                            config_dir=PROJECT / "configs", allowed_roots=str(roots), reload=False,
-                            ws_buffer=args.ws_buffer, ws_stall_timeout_s=args.stall_timeout,
-                            log_level="WARNING", log_format="json")
+        settings = Settings(
+            database_url=f"sqlite+aiosqlite:///{Path(tmp) / 'crewgate.db'}",
+            config_dir=PROJECT / "configs",
+            allowed_roots=str(roots),
+            reload=False,
+            ws_buffer=args.ws_buffer,
+            ws_stall_timeout_s=args.stall_timeout,
+            log_level="WARNING",
+            log_format="json",
+        )
         configure_logging(settings.log_level, settings.log_format)  # stderr; stdout is the protocol
         app = create_app(settings)
-        config = uvicorn.Config(app, host="127.0.0.1", port=args.port, ws="websockets-sansio",
-                                log_level="warning", lifespan="on", log_config=None,
-                                ws_ping_interval=settings.ws_ping_interval_s,
-                                ws_ping_timeout=settings.ws_ping_interval_s, timeout_graceful_shutdown=5)
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=args.port,
+            ws="websockets-sansio",
+            log_level="warning",
+            lifespan="on",
+            log_config=None,
+            ws_ping_interval=settings.ws_ping_interval_s,
+            ws_ping_timeout=settings.ws_ping_interval_s,
+            timeout_graceful_shutdown=5,
+        )
         server = uvicorn.Server(config)
         with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
             runner.run(serve(server, app))

@@ -19,8 +19,11 @@ __all__ = ["BareApp", "example_incident", "gateway", "load"]
 def example_incident(root: Path) -> Path:
     target = root / "incident"
     if not (target / "expected.json").exists():
-        subprocess.run([sys.executable, str(PROJECT / "examples" / "generate_incident.py"), "--out", str(target)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, str(PROJECT / "examples" / "generate_incident.py"), "--out", str(target)],
+            check=True,
+            capture_output=True,
+        )
     return target
 
 
@@ -39,8 +42,12 @@ class BareApp:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> BareApp:
-        self.proc = subprocess.Popen([sys.executable, "-m", "bench._bare_app", str(self.port), self.db],
-                                     cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench._bare_app", str(self.port), self.db],
+            cwd=PROJECT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -57,8 +64,13 @@ class BareApp:
 
 
 def load(url: str, total: int, concurrency: int, body: dict) -> dict:
-    out = subprocess.run([sys.executable, "-m", "bench._load", url, str(total), str(concurrency), json.dumps(body)],
-                         cwd=PROJECT, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench._load", url, str(total), str(concurrency), json.dumps(body)],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"load generator failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -87,8 +87,16 @@ def hist_percentile(hist: dict[int, int], q: float) -> float:
 # --------------------------------------------------------------------- watcher process
 
 
-async def _watch(url: str, connected: asyncio.Event, ready: list[int], total: int, stats: dict[str, Any],
-                 hist: Counter[int], gate: asyncio.Semaphore, hold: asyncio.Event | None) -> None:
+async def _watch(
+    url: str,
+    connected: asyncio.Event,
+    ready: list[int],
+    total: int,
+    stats: dict[str, Any],
+    hist: Counter[int],
+    gate: asyncio.Semaphore,
+    hold: asyncio.Event | None,
+) -> None:
     from websockets.asyncio.client import connect
 
     try:
@@ -98,8 +106,9 @@ async def _watch(url: str, connected: asyncio.Event, ready: list[int], total: in
     except ImportError:  # pragma: no cover
         loads = json.loads
     async with gate:
-        ws = await connect(url, max_size=None, compression=None, ping_interval=None, open_timeout=120,
-                           close_timeout=5, max_queue=None)
+        ws = await connect(
+            url, max_size=None, compression=None, ping_interval=None, open_timeout=120, close_timeout=5, max_queue=None
+        )
         await ws.recv()  # the task.queued replay: this watcher is attached
     ready[0] += 1
     if ready[0] == total:
@@ -140,8 +149,7 @@ async def watcher_main(url: str, count: int, hold: bool) -> None:
     hist: Counter[int] = Counter()
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
     release = asyncio.Event() if hold else None
-    jobs = [asyncio.create_task(_watch(url, connected, ready, count, stats, hist, gate, release))
-            for _ in range(count)]
+    jobs = [asyncio.create_task(_watch(url, connected, ready, count, stats, hist, gate, release)) for _ in range(count)]
     waiter = asyncio.create_task(connected.wait())
     done, _ = await asyncio.wait({waiter, *jobs}, return_when=asyncio.FIRST_COMPLETED)
     if waiter not in done:  # a connection failed before all were attached
@@ -185,9 +193,16 @@ class Child:
     def __init__(self, argv: Sequence[str], *, stderr_path: Path | None = None) -> None:
         self._err = stderr_path.open("ab") if stderr_path else subprocess.DEVNULL
         self.stderr_path = stderr_path
-        self.proc = subprocess.Popen([sys.executable, *argv], cwd=PROJECT, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self._err, text=True, bufsize=1,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.proc = subprocess.Popen(
+            [sys.executable, *argv],
+            cwd=PROJECT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._err,
+            text=True,
+            bufsize=1,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         self._lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
 
@@ -249,14 +264,19 @@ class Child:
             self._err.close()
 
 
-def start_watchers(url: str, n: int, *, hold: bool = False, processes: int = 4, timeout: float = 300,
-                   log_dir: Path | None = None) -> list[Child]:
+def start_watchers(
+    url: str, n: int, *, hold: bool = False, processes: int = 4, timeout: float = 300, log_dir: Path | None = None
+) -> list[Child]:
     """P = min(processes, n) watcher processes holding ``n`` connections between them, all attached."""
     procs = max(1, min(processes, n))
     counts = [n // procs + (1 if i < n % procs else 0) for i in range(procs)]
-    children = [Child(["-m", "bench._watchers", "--url", url, "--count", str(c), *(["--hold"] if hold else [])],
-                      stderr_path=(log_dir / f"watchers-{i}.log") if log_dir else None)
-                for i, c in enumerate(counts)]
+    children = [
+        Child(
+            ["-m", "bench._watchers", "--url", url, "--count", str(c), *(["--hold"] if hold else [])],
+            stderr_path=(log_dir / f"watchers-{i}.log") if log_dir else None,
+        )
+        for i, c in enumerate(counts)
+    ]
     try:
         for child in children:
             child.expect("ready", timeout)
@@ -269,8 +289,15 @@ def start_watchers(url: str, n: int, *, hold: bool = False, processes: int = 4, 
 
 def collect(children: list[Child], timeout: float) -> dict[str, Any]:
     """Merge the stats lines of finished (non-hold) watcher processes."""
-    total: dict[str, Any] = {"count": 0, "first": 0.0, "last": 0.0, "close_codes": Counter(), "errors": [],
-                             "hist": Counter(), "cpu_s": 0.0}
+    total: dict[str, Any] = {
+        "count": 0,
+        "first": 0.0,
+        "last": 0.0,
+        "close_codes": Counter(),
+        "errors": [],
+        "hist": Counter(),
+        "cpu_s": 0.0,
+    }
     deadline = time.monotonic() + timeout
     for child in children:
         line = child.expect("{", max(1.0, deadline - time.monotonic()))

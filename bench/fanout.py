@@ -49,8 +49,10 @@ TARGET_EVENTS = 10_000
 # repetition, so that case uses 1,000 events (1M frames, like 100 x 10,000); the row says so.
 EVENTS = {1: 10_000, 100: 10_000, 1000: 1_000}
 QUICK_EVENTS = {1: 1_000, 100: 100, 1000: 20}
-REASON = ("crewgate delivers ~35k frames/s at 1,000 watchers on 2 cores, so 10,000 events "
-          "(10M frames) would take ~5 min per repetition")
+REASON = (
+    "crewgate delivers ~35k frames/s at 1,000 watchers on 2 cores, so 10,000 events "
+    "(10M frames) would take ~5 min per repetition"
+)
 CASE_TIMEOUT = 1800.0
 SERVERS = {"crewgate": "bench._fanout_server", "websockets": "bench._baseline_ws"}
 
@@ -90,6 +92,7 @@ def thread_cpu(pid: int) -> dict[str, float]:
 
 def code_version() -> str:
     """The commit measured, and the gateway files that differ from it (others edit while we run)."""
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=PROJECT, capture_output=True, text=True).stdout
 
@@ -113,8 +116,9 @@ def run_case(kind: str, watchers: int, events: int, log_dir: Path, *, spy: list[
         server.send("task")
         task_id = server.expect("task ", 60).split()[1]
         attach = time.monotonic()
-        children = start_watchers(f"ws://127.0.0.1:{port}/v1/tasks/{task_id}/events", watchers,
-                                  timeout=600, log_dir=log_dir)
+        children = start_watchers(
+            f"ws://127.0.0.1:{port}/v1/tasks/{task_id}/events", watchers, timeout=600, log_dir=log_dir
+        )
         attach = time.monotonic() - attach
         cpu0, threads0, busy0, wall0 = cpu_seconds(pid), thread_cpu(pid), machine_busy(), time.monotonic()
         if spy:
@@ -139,19 +143,36 @@ def run_case(kind: str, watchers: int, events: int, log_dir: Path, *, spy: list[
     if stats["count"] != watchers * (events + 1):  # keep the logs of a run that lost frames
         kept = Path(tempfile.gettempdir()) / f"crewgate-fanout-lost-{log_dir.name}"
         shutil.copytree(log_dir, kept)
-    return {"delivered_per_s": stats["count"] / span if span > 0 else float("nan"),
-            "p50": hist_percentile(stats["hist"], 50), "p99": hist_percentile(stats["hist"], 99),
-            "count": stats["count"], "expected": watchers * (events + 1), "emit_s": last_emit - first,
-            "span_s": span, "attach_s": attach, "server_cpu": cpu / wall if wall else 0.0, "wall_s": wall,
-            "watcher_cpu": stats["cpu_s"] / wall if wall else 0.0,
-            "other_cpu": max(0.0, busy - cpu - stats["cpu_s"]) / wall if wall else 0.0,
-            "threads": threads,
-            "errors": stats["errors"], "close_codes": dict(stats["close_codes"]), "db": db,
-            "logs": str(kept) if kept else None, "writer": writer}
+    return {
+        "delivered_per_s": stats["count"] / span if span > 0 else float("nan"),
+        "p50": hist_percentile(stats["hist"], 50),
+        "p99": hist_percentile(stats["hist"], 99),
+        "count": stats["count"],
+        "expected": watchers * (events + 1),
+        "emit_s": last_emit - first,
+        "span_s": span,
+        "attach_s": attach,
+        "server_cpu": cpu / wall if wall else 0.0,
+        "wall_s": wall,
+        "watcher_cpu": stats["cpu_s"] / wall if wall else 0.0,
+        "other_cpu": max(0.0, busy - cpu - stats["cpu_s"]) / wall if wall else 0.0,
+        "threads": threads,
+        "errors": stats["errors"],
+        "close_codes": dict(stats["close_codes"]),
+        "db": db,
+        "logs": str(kept) if kept else None,
+        "writer": writer,
+    }
 
 
-def run(quick: bool = False, *, reps: int | None = None, watchers: tuple[int, ...] = WATCHERS,
-        events: dict[int, int] | None = None, verbose: bool = False) -> list[Row]:
+def run(
+    quick: bool = False,
+    *,
+    reps: int | None = None,
+    watchers: tuple[int, ...] = WATCHERS,
+    events: dict[int, int] | None = None,
+    verbose: bool = False,
+) -> list[Row]:
     raise_nofile()
     reps = reps or (1 if quick else 3)
     sizes = events or (QUICK_EVENTS if quick else EVENTS)
@@ -165,14 +186,20 @@ def run(quick: bool = False, *, reps: int | None = None, watchers: tuple[int, ..
                     r = run_case(kind, n, n_events, Path(tmp))
                     results[kind].append(r)
                     if verbose:
-                        print(f"  {kind:10s} {n:5d} watchers x {n_events} events rep {rep + 1}: "
-                              f"{r['delivered_per_s']:,.0f} frames/s, p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, "
-                              f"emit {r['emit_s']:.1f} s, span {r['span_s']:.1f} s, attach {r['attach_s']:.1f} s, "
-                              f"CPU server {r['server_cpu']:.2f} + watchers {r['watcher_cpu']:.2f} "
-                              f"+ everything else {r['other_cpu']:.2f} cores, frames {r['count']}/{r['expected']}"
-                              + ("" if r["count"] == r["expected"] else
-                                 f" MISSING; close codes {r['close_codes']}, errors {r['errors']}, logs {r['logs']}"),
-                              file=sys.stderr, flush=True)
+                        print(
+                            f"  {kind:10s} {n:5d} watchers x {n_events} events rep {rep + 1}: "
+                            f"{r['delivered_per_s']:,.0f} frames/s, p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, "
+                            f"emit {r['emit_s']:.1f} s, span {r['span_s']:.1f} s, attach {r['attach_s']:.1f} s, "
+                            f"CPU server {r['server_cpu']:.2f} + watchers {r['watcher_cpu']:.2f} "
+                            f"+ everything else {r['other_cpu']:.2f} cores, frames {r['count']}/{r['expected']}"
+                            + (
+                                ""
+                                if r["count"] == r["expected"]
+                                else f" MISSING; close codes {r['close_codes']}, errors {r['errors']}, logs {r['logs']}"
+                            ),
+                            file=sys.stderr,
+                            flush=True,
+                        )
             rows += _rows(n, n_events, reps, quick, results)
     return rows
 
@@ -185,30 +212,54 @@ def _rows(n: int, n_events: int, reps: int, quick: bool, results: dict[str, list
     lost = [r["expected"] - r["count"] for r in ours + base if r["count"] != r["expected"]]
     if lost:
         note += f"; FRAMES MISSING in {len(lost)} run(s): {lost}"
-    extra = {"crewgate server CPU (cores)": ", ".join(f"{r['server_cpu']:.2f}" for r in ours),
-             "websockets server CPU (cores)": ", ".join(f"{r['server_cpu']:.2f}" for r in base),
-             "watcher processes CPU (cores), crewgate | websockets": ", ".join(
-                 f"{r['watcher_cpu']:.2f}" for r in ours) + " | " + ", ".join(f"{r['watcher_cpu']:.2f}" for r in base),
-             "CPU of everything else on the machine (cores), crewgate | websockets runs": ", ".join(
-                 f"{r['other_cpu']:.2f}" for r in ours) + " | " + ", ".join(f"{r['other_cpu']:.2f}" for r in base),
-             "crewgate emit s": ", ".join(f"{r['emit_s']:.1f}" for r in ours),
-             "websockets emit s": ", ".join(f"{r['emit_s']:.2f}" for r in base),
-             "crewgate SQL statements per event": ", ".join(_per_event(r, n_events) for r in ours)}
+    extra = {
+        "crewgate server CPU (cores)": ", ".join(f"{r['server_cpu']:.2f}" for r in ours),
+        "websockets server CPU (cores)": ", ".join(f"{r['server_cpu']:.2f}" for r in base),
+        "watcher processes CPU (cores), crewgate | websockets": ", ".join(f"{r['watcher_cpu']:.2f}" for r in ours)
+        + " | "
+        + ", ".join(f"{r['watcher_cpu']:.2f}" for r in base),
+        "CPU of everything else on the machine (cores), crewgate | websockets runs": ", ".join(
+            f"{r['other_cpu']:.2f}" for r in ours
+        )
+        + " | "
+        + ", ".join(f"{r['other_cpu']:.2f}" for r in base),
+        "crewgate emit s": ", ".join(f"{r['emit_s']:.1f}" for r in ours),
+        "websockets emit s": ", ".join(f"{r['emit_s']:.2f}" for r in base),
+        "crewgate SQL statements per event": ", ".join(_per_event(r, n_events) for r in ours),
+    }
     common = {"section": SECTION, "baseline_name": "websockets.broadcast", "note": note, "extra": extra}
     return [
-        Row(metric=f"{n:,} watchers: delivered/s", unit="frames/s", higher_is_better=True,
-            ours=[r["delivered_per_s"] for r in ours], baseline=[r["delivered_per_s"] for r in base], **common),
-        Row(metric=f"{n:,} watchers: latency p50", unit="ms",
-            ours=[r["p50"] for r in ours], baseline=[r["p50"] for r in base], **common),
-        Row(metric=f"{n:,} watchers: latency p99", unit="ms",
-            ours=[r["p99"] for r in ours], baseline=[r["p99"] for r in base], **common),
+        Row(
+            metric=f"{n:,} watchers: delivered/s",
+            unit="frames/s",
+            higher_is_better=True,
+            ours=[r["delivered_per_s"] for r in ours],
+            baseline=[r["delivered_per_s"] for r in base],
+            **common,
+        ),
+        Row(
+            metric=f"{n:,} watchers: latency p50",
+            unit="ms",
+            ours=[r["p50"] for r in ours],
+            baseline=[r["p50"] for r in base],
+            **common,
+        ),
+        Row(
+            metric=f"{n:,} watchers: latency p99",
+            unit="ms",
+            ours=[r["p99"] for r in ours],
+            baseline=[r["p99"] for r in base],
+            **common,
+        ),
     ]
 
 
 def _per_event(r: dict[str, Any], events: int) -> str:
     sql = sum(v for k, v in r["db"].items() if k.startswith("sql "))
-    return (f"{sql / (events + 1):.1f} ({r['db'].get('checkouts', 0) / (events + 1):.1f} pool checkouts, "
-            f"{r['db'].get('new_connections', 0)} connections opened)")
+    return (
+        f"{sql / (events + 1):.1f} ({r['db'].get('checkouts', 0) / (events + 1):.1f} pool checkouts, "
+        f"{r['db'].get('new_connections', 0)} connections opened)"
+    )
 
 
 def profile(out: Path, watchers: int, events: int, seconds: int) -> None:
@@ -219,25 +270,35 @@ def profile(out: Path, watchers: int, events: int, seconds: int) -> None:
     print(f"code: {code_version()}")
     with tempfile.TemporaryDirectory(prefix="crewgate-fanout-profile-") as tmp:
         r = run_case("crewgate", watchers, events, Path(tmp), spy=spy)
-    print(f"{watchers} watchers x {events} events: {r['delivered_per_s']:,.0f} frames/s, emit {r['emit_s']:.1f} s, "
-          f"CPU: server {r['server_cpu']:.2f} cores, watcher processes {r['watcher_cpu']:.2f} cores")
+    print(
+        f"{watchers} watchers x {events} events: {r['delivered_per_s']:,.0f} frames/s, emit {r['emit_s']:.1f} s, "
+        f"CPU: server {r['server_cpu']:.2f} cores, watcher processes {r['watcher_cpu']:.2f} cores"
+    )
     main_cpu = sum(v for k, v in r["threads"].items() if k.startswith("main/"))
     process_cpu = r["server_cpu"] * r["wall_s"]
-    print(f"server CPU {process_cpu:.1f} s over {r['wall_s']:.1f} s: event-loop thread {main_cpu:.1f} s, "
-          f"other threads (aiosqlite connections, incl. ones that exited) {process_cpu - main_cpu:.1f} s")
-    print(f"database during emission ({events + 1} events): {_per_event(r, events)} per event; "
-          + ", ".join(f"{k}: {v}" for k, v in sorted(r["db"].items(), key=lambda kv: -kv[1])))
+    print(
+        f"server CPU {process_cpu:.1f} s over {r['wall_s']:.1f} s: event-loop thread {main_cpu:.1f} s, "
+        f"other threads (aiosqlite connections, incl. ones that exited) {process_cpu - main_cpu:.1f} s"
+    )
+    print(
+        f"database during emission ({events + 1} events): {_per_event(r, events)} per event; "
+        + ", ".join(f"{k}: {v}" for k, v in sorted(r["db"].items(), key=lambda kv: -kv[1]))
+    )
     _hot_spots(raw)
 
 
-AREAS = (("events_for_task", "watchers reading the log (events_for_task)"),
-         ("get_task", "watchers re-reading the task (get_task)"),
-         ("EventTail", "watchers reading the in-process tail (EventTail)"),
-         ("EventLog.append", "emitter: append"), ("finish", "emitter: finish"),
-         ("pump.<locals>.write", "sending frames (pump.write)"),
-         ("sqlalchemy/", "SQLAlchemy/aiosqlite in a greenlet (stack cut at the greenlet)"),
-         ("aiosqlite/", "SQLAlchemy/aiosqlite in a greenlet (stack cut at the greenlet)"),
-         ("uvicorn/", "uvicorn/websockets protocol"), ("websockets/", "uvicorn/websockets protocol"))
+AREAS = (
+    ("events_for_task", "watchers reading the log (events_for_task)"),
+    ("get_task", "watchers re-reading the task (get_task)"),
+    ("EventTail", "watchers reading the in-process tail (EventTail)"),
+    ("EventLog.append", "emitter: append"),
+    ("finish", "emitter: finish"),
+    ("pump.<locals>.write", "sending frames (pump.write)"),
+    ("sqlalchemy/", "SQLAlchemy/aiosqlite in a greenlet (stack cut at the greenlet)"),
+    ("aiosqlite/", "SQLAlchemy/aiosqlite in a greenlet (stack cut at the greenlet)"),
+    ("uvicorn/", "uvicorn/websockets protocol"),
+    ("websockets/", "uvicorn/websockets protocol"),
+)
 
 
 def _hot_spots(raw: Path, top: int = 25) -> None:
@@ -247,8 +308,11 @@ def _hot_spots(raw: Path, top: int = 25) -> None:
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        frames = [re.sub(r" \((?:.*site-packages/|.*/work/main/|.*/lib/python3\.\d+/)?(.*?):\d+\)$", r" (\1)", f)
-                  for f in stack.split(";") if f]
+        frames = [
+            re.sub(r" \((?:.*site-packages/|.*/work/main/|.*/lib/python3\.\d+/)?(.*?):\d+\)$", r" (\1)", f)
+            for f in stack.split(";")
+            if f
+        ]
         n = int(count)
         total += n
         leaf[frames[-1] if frames else "?"] += n
@@ -283,8 +347,13 @@ def main() -> None:
     events = dict(tuple(map(int, p.split("="))) for p in args.events.split(",")) if args.events else None
     started = time.monotonic()
     print(f"code: {code_version()}", file=sys.stderr, flush=True)
-    rows = run(args.quick, reps=args.reps, watchers=tuple(int(w) for w in args.watchers.split(",")),
-               events=events, verbose=True)
+    rows = run(
+        args.quick,
+        reps=args.reps,
+        watchers=tuple(int(w) for w in args.watchers.split(",")),
+        events=events,
+        verbose=True,
+    )
     print(render_table(rows))
     for row in rows[::3]:
         print(f"{row.metric.split(':')[0]}: " + "; ".join(f"{k}: {v}" for k, v in row.extra.items()))

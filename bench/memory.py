@@ -58,10 +58,21 @@ def run(quick: bool = False) -> list[Row]:
             gw.stop()
         elapsed = time.perf_counter() - started
     growth = (samples[total] - samples[base_at]) / (total - base_at) * 1024
-    note = (f"one process, tasks one after another ({elapsed:.0f} s); "
-            f"{growth:.1f} KiB per task after task {base_at}; single run")
-    return [Row("memory", f"RSS after {total} tasks", "MiB", [samples[total]], [samples[base_at]],
-                f"after {base_at} tasks", note)]
+    note = (
+        f"one process, tasks one after another ({elapsed:.0f} s); "
+        f"{growth:.1f} KiB per task after task {base_at}; single run"
+    )
+    return [
+        Row(
+            "memory",
+            f"RSS after {total} tasks",
+            "MiB",
+            [samples[total]],
+            [samples[base_at]],
+            f"after {base_at} tasks",
+            note,
+        )
+    ]
 
 
 if __name__ == "__main__":

@@ -34,8 +34,11 @@ def rss_mib(pid: int) -> float:
 
 def ensure_example(root: Path) -> Path:
     target = root / "incident"
-    subprocess.run([sys.executable, str(PROJECT / "examples" / "generate_incident.py"), "--out", str(target)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(PROJECT / "examples" / "generate_incident.py"), "--out", str(target)],
+        check=True,
+        capture_output=True,
+    )
     return target
 
 
@@ -46,11 +49,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="crewgate-bench-") as tmp:
         work = Path(tmp)
         incident = ensure_example(work / "data")
-        gw = Gateway(work, config_dir=write_configs(work / "configs"), roots=work / "data",
-                     log_level="WARNING", reload="false").start()
+        gw = Gateway(
+            work, config_dir=write_configs(work / "configs"), roots=work / "data", log_level="WARNING", reload="false"
+        ).start()
         assert gw.proc is not None
-        inputs = {"service": "checkout", "logs": str(incident / "logs"), "repo": str(incident / "repo"),
-                  "runbooks": str(incident / "runbooks")}
+        inputs = {
+            "service": "checkout",
+            "logs": str(incident / "logs"),
+            "repo": str(incident / "repo"),
+            "runbooks": str(incident / "runbooks"),
+        }
         marks = sorted({1, 10, 50, 100, 150, 200, 250, args.tasks} & set(range(1, args.tasks + 1)))
         samples: dict[int, float] = {0: rss_mib(gw.proc.pid)}
         started = time.perf_counter()
@@ -70,9 +78,11 @@ def main() -> None:
         elapsed = time.perf_counter() - started
         base = 50 if args.tasks > 50 else 1
         growth = (samples[args.tasks] - samples[base]) / max(1, args.tasks - base) * 1024
-        print(f"{args.tasks} tasks in {elapsed:.0f} s ({elapsed / args.tasks:.2f} s each); "
-              f"RSS idle {samples[0]:.0f} MiB, after {base}: {samples[base]:.0f} MiB, "
-              f"after {args.tasks}: {samples[args.tasks]:.0f} MiB; {growth:.1f} KiB per task after task {base}")
+        print(
+            f"{args.tasks} tasks in {elapsed:.0f} s ({elapsed / args.tasks:.2f} s each); "
+            f"RSS idle {samples[0]:.0f} MiB, after {base}: {samples[base]:.0f} MiB, "
+            f"after {args.tasks}: {samples[args.tasks]:.0f} MiB; {growth:.1f} KiB per task after task {base}"
+        )
 
 
 if __name__ == "__main__":

@@ -66,8 +66,10 @@ def _many(gw: Gateway, body: dict, tasks: int, cpu: list[float]) -> float:
     """Submit ``tasks`` tasks at once and wait for all their terminal events on the firehose
     (one socket: polling 50 tasks' status would load the server being measured)."""
     terminal = "task.completed,task.failed,task.cancelled"
-    with connect(f"{gw.ws_url}/v1/events?after=-1&type={terminal}", open_timeout=10) as ws, \
-            httpx.Client(base_url=gw.url, timeout=30) as client:
+    with (
+        connect(f"{gw.ws_url}/v1/events?after=-1&type={terminal}", open_timeout=10) as ws,
+        httpx.Client(base_url=gw.url, timeout=30) as client,
+    ):
         started, cpu_before = time.perf_counter(), cpu_seconds(gw.proc.pid)
         ids = {client.post("/v1/tasks", json=body).json()["id"] for _ in range(tasks)}
         ended: dict[str, str] = {}
@@ -87,11 +89,18 @@ def _many(gw: Gateway, body: dict, tasks: int, cpu: list[float]) -> float:
 
 def end_to_end(root: Path, reps: int) -> Row:
     incident = example_incident(root / "data")
-    body = {"crew": "incident_triage", "inputs": {
-        "service": "checkout", "logs": str(incident / "logs"), "repo": str(incident / "repo"),
-        "runbooks": str(incident / "runbooks")}}
-    gw = Gateway(root / "gw", config_dir=write_configs(root / "gw-configs"), roots=root / "data",
-                 reload="false").start()
+    body = {
+        "crew": "incident_triage",
+        "inputs": {
+            "service": "checkout",
+            "logs": str(incident / "logs"),
+            "repo": str(incident / "repo"),
+            "runbooks": str(incident / "runbooks"),
+        },
+    }
+    gw = Gateway(
+        root / "gw", config_dir=write_configs(root / "gw-configs"), roots=root / "data", reload="false"
+    ).start()
     try:
         ours = []
         for i in range(reps + 1):  # the first is a warm-up: imports CrewAI
@@ -101,12 +110,33 @@ def end_to_end(root: Path, reps: int) -> Row:
                 ours.append(elapsed)
     finally:
         gw.stop()
-    out = subprocess.run([sys.executable, "-m", "bench._direct_kickoff", str(reps), str(PROJECT / "configs"),
-                          str(incident / "logs"), str(incident / "repo"), str(incident / "runbooks")],
-                         cwd=PROJECT, capture_output=True, text=True, check=True, timeout=600)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench._direct_kickoff",
+            str(reps),
+            str(PROJECT / "configs"),
+            str(incident / "logs"),
+            str(incident / "repo"),
+            str(incident / "runbooks"),
+        ],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
     direct = json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
-    return Row("overhead", "one triage, end to end", "s", ours, direct, "direct crew.kickoff()",
-               "offline model; gateway: POST → terminal event over WebSocket; both warmed up")
+    return Row(
+        "overhead",
+        "one triage, end to end",
+        "s",
+        ours,
+        direct,
+        "direct crew.kickoff()",
+        "offline model; gateway: POST → terminal event over WebSocket; both warmed up",
+    )
 
 
 def concurrent(root: Path, reps: int, tasks: int) -> Row:
@@ -115,8 +145,9 @@ def concurrent(root: Path, reps: int, tasks: int) -> Row:
         configs = write_configs(root / "cc-configs")
         (configs / "models.yaml").unlink()
         (configs / "scripted.yaml").write_text(textwrap.dedent(SCRIPTED_CREW).replace("BASE_URL", server.base_url))
-        gw = Gateway(root / "cc", config_dir=configs, roots=root / "data", reload="false",
-                     max_concurrency=tasks).start()
+        gw = Gateway(
+            root / "cc", config_dir=configs, roots=root / "data", reload="false", max_concurrency=tasks
+        ).start()
         try:
             body = {"crew": "three_calls", "inputs": {"topic": "latency"}}
             _run_and_watch(gw, body)  # warm-up
@@ -126,9 +157,16 @@ def concurrent(root: Path, reps: int, tasks: int) -> Row:
         finally:
             gw.stop()
     busy = ", ".join(f"{c:.1f} s ({c / w:.0%} of a core)" for c, w in zip(cpu, many, strict=True))
-    return Row("overhead", f"{tasks} concurrent tasks, wall", "s", many, one, "one task alone",
-               "3 model calls per task, 200 ms each; max_concurrency = tasks; ideal ratio 1.0; "
-               f"gateway CPU per repetition: {busy}")
+    return Row(
+        "overhead",
+        f"{tasks} concurrent tasks, wall",
+        "s",
+        many,
+        one,
+        "one task alone",
+        "3 model calls per task, 200 ms each; max_concurrency = tasks; ideal ratio 1.0; "
+        f"gateway CPU per repetition: {busy}",
+    )
 
 
 def run(quick: bool = False) -> list[Row]:

@@ -1,6 +1,6 @@
 """Run every benchmark section, print the table, and write bench/RESULTS.md.
 
-    python -m bench.run [--quick] [--only submit,fanout,overhead,memory,ws_memory,startup]
+python -m bench.run [--quick] [--only submit,fanout,overhead,memory,ws_memory,startup]
 """
 
 from __future__ import annotations

@@ -53,21 +53,56 @@ def run(quick: bool = False) -> list[Row]:
         configs = write_configs(root / "configs")
         for rep in range(reps):
             port = free_port()
-            env = dict(os.environ, CREWGATE_DATABASE_URL=f"sqlite+aiosqlite:///{root / f'gw{rep}.db'}",
-                       CREWGATE_CONFIG_DIR=str(configs), CREWGATE_LOG_LEVEL="WARNING")
-            serve.append(_until_ready([*CREWGATE, "serve", "--port", str(port)], f"http://127.0.0.1:{port}/readyz",
-                                      env))
+            env = dict(
+                os.environ,
+                CREWGATE_DATABASE_URL=f"sqlite+aiosqlite:///{root / f'gw{rep}.db'}",
+                CREWGATE_CONFIG_DIR=str(configs),
+                CREWGATE_LOG_LEVEL="WARNING",
+            )
+            serve.append(
+                _until_ready([*CREWGATE, "serve", "--port", str(port)], f"http://127.0.0.1:{port}/readyz", env)
+            )
             port = free_port()
-            bare.append(_until_ready([sys.executable, "-m", "bench._bare_app", str(port),
-                                      f"sqlite+aiosqlite:///{root / f'bare{rep}.db'}"],
-                                     f"http://127.0.0.1:{port}/readyz"))
+            bare.append(
+                _until_ready(
+                    [
+                        sys.executable,
+                        "-m",
+                        "bench._bare_app",
+                        str(port),
+                        f"sqlite+aiosqlite:///{root / f'bare{rep}.db'}",
+                    ],
+                    f"http://127.0.0.1:{port}/readyz",
+                )
+            )
     return [
-        Row("start-up", "crewgate validate", "s", validate, bare_python, "python -c pass",
-            "wall time of the whole process; the shipped configs"),
-        Row("start-up", "crewgate validate", "s", validate, import_crewai, "import crewai",
-            "what validate would cost if it imported CrewAI"),
-        Row("start-up", "serve → /readyz 200", "s", serve, bare, "bare FastAPI app → ready",
-            "fresh SQLite: migrations, config load, runner start"),
+        Row(
+            "start-up",
+            "crewgate validate",
+            "s",
+            validate,
+            bare_python,
+            "python -c pass",
+            "wall time of the whole process; the shipped configs",
+        ),
+        Row(
+            "start-up",
+            "crewgate validate",
+            "s",
+            validate,
+            import_crewai,
+            "import crewai",
+            "what validate would cost if it imported CrewAI",
+        ),
+        Row(
+            "start-up",
+            "serve → /readyz 200",
+            "s",
+            serve,
+            bare,
+            "bare FastAPI app → ready",
+            "fresh SQLite: migrations, config load, runner start",
+        ),
     ]
 
 

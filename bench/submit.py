@@ -24,8 +24,10 @@ def run(quick: bool = False) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="crewgate-bench-submit-") as tmp:
         root = Path(tmp)
         incident = example_incident(root / "data")
-        body = {"crew": "incident_triage", "inputs": {
-            "service": "checkout", "logs": str(incident / "logs"), "repo": str(incident / "repo")}}
+        body = {
+            "crew": "incident_triage",
+            "inputs": {"service": "checkout", "logs": str(incident / "logs"), "repo": str(incident / "repo")},
+        }
         for rep in range(reps):
             gw = gateway(root / f"gw{rep}", root / "data", run_tasks="false", log_level="INFO")
             try:
@@ -39,13 +41,23 @@ def run(quick: bool = False) -> list[Row]:
             finally:
                 bare.stop()
             _record(base, result)
-    note = (f"{total} requests, {CONCURRENCY} concurrent clients in a separate process; SQLite; "
-            f"failed requests per run: crewgate {ours['errors']}, baseline {base['errors']}")
+    note = (
+        f"{total} requests, {CONCURRENCY} concurrent clients in a separate process; SQLite; "
+        f"failed requests per run: crewgate {ours['errors']}, baseline {base['errors']}"
+    )
     return [
         Row("submit", "POST /v1/tasks p50", "ms", ours["p50"], base["p50"], "bare FastAPI + same insert", note),
         Row("submit", "POST /v1/tasks p99", "ms", ours["p99"], base["p99"], "bare FastAPI + same insert", note),
-        Row("submit", "throughput", "req/s", ours["rps"], base["rps"], "bare FastAPI + same insert", note,
-            higher_is_better=True),
+        Row(
+            "submit",
+            "throughput",
+            "req/s",
+            ours["rps"],
+            base["rps"],
+            "bare FastAPI + same insert",
+            note,
+            higher_is_better=True,
+        ),
     ]
 
 

@@ -99,12 +99,19 @@ def run_case(kind: str, connections: int, log_dir: Path) -> dict[str, Any]:
         for child in held:
             child.stop(timeout=5)
         server.stop()
-    return {"kib_per_conn": (after - before) / connections, "before_mib": before / 1024, "after_mib": after / 1024,
-            "after_idle_mib": after_idle / 1024, "idle_cpu_pct": idle_cpu * 100, "sql_per_s": sql_per_s}
+    return {
+        "kib_per_conn": (after - before) / connections,
+        "before_mib": before / 1024,
+        "after_mib": after / 1024,
+        "after_idle_mib": after_idle / 1024,
+        "idle_cpu_pct": idle_cpu * 100,
+        "sql_per_s": sql_per_s,
+    }
 
 
-def run(quick: bool = False, *, reps: int | None = None, connections: int | None = None,
-        verbose: bool = False) -> list[Row]:
+def run(
+    quick: bool = False, *, reps: int | None = None, connections: int | None = None, verbose: bool = False
+) -> list[Row]:
     raise_nofile()
     reps = reps or (1 if quick else 3)
     n = connections or (QUICK_CONNECTIONS if quick else CONNECTIONS)
@@ -115,24 +122,39 @@ def run(quick: bool = False, *, reps: int | None = None, connections: int | None
                 r = run_case(kind, n, Path(tmp))
                 results[kind].append(r)
                 if verbose:
-                    print(f"  {kind:10s} rep {rep + 1}: RSS {r['before_mib']:.1f} -> {r['after_mib']:.1f} MiB "
-                          f"({r['kib_per_conn']:.1f} KiB/socket), after {IDLE_WINDOW_S:.0f} s idle "
-                          f"{r['after_idle_mib']:.1f} MiB; idle CPU {r['idle_cpu_pct']:.0f}% of a core, "
-                          f"{r['sql_per_s']:.0f} SQL statements/s", file=sys.stderr, flush=True)
+                    print(
+                        f"  {kind:10s} rep {rep + 1}: RSS {r['before_mib']:.1f} -> {r['after_mib']:.1f} MiB "
+                        f"({r['kib_per_conn']:.1f} KiB/socket), after {IDLE_WINDOW_S:.0f} s idle "
+                        f"{r['after_idle_mib']:.1f} MiB; idle CPU {r['idle_cpu_pct']:.0f}% of a core, "
+                        f"{r['sql_per_s']:.0f} SQL statements/s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
     ours, base = results["crewgate"], results["websockets"]
     note = f"{n:,} idle sockets" + (f" (quick mode; the full run uses {CONNECTIONS:,})" if n != CONNECTIONS else "")
-    extra = {kind: ", ".join(f"{r['before_mib']:.0f}->{r['after_mib']:.0f} MiB" for r in rs)
-             for kind, rs in results.items()}
+    extra = {
+        kind: ", ".join(f"{r['before_mib']:.0f}->{r['after_mib']:.0f} MiB" for r in rs) for kind, rs in results.items()
+    }
     extra["crewgate SQL statements/s while idle"] = ", ".join(f"{r['sql_per_s']:.0f}" for r in ours)
     common = {"section": SECTION, "baseline_name": "websockets server", "extra": extra}
     return [
-        Row(metric="RSS per idle socket", unit="KiB", ours=[r["kib_per_conn"] for r in ours],
-            baseline=[r["kib_per_conn"] for r in base], note=note, **common),
-        Row(metric="server CPU with the sockets idle", unit="% of a core", ours=[r["idle_cpu_pct"] for r in ours],
+        Row(
+            metric="RSS per idle socket",
+            unit="KiB",
+            ours=[r["kib_per_conn"] for r in ours],
+            baseline=[r["kib_per_conn"] for r in base],
+            note=note,
+            **common,
+        ),
+        Row(
+            metric="server CPU with the sockets idle",
+            unit="% of a core",
+            ours=[r["idle_cpu_pct"] for r in ours],
             baseline=[r["idle_cpu_pct"] for r in base],
             note=f"{note}; over {IDLE_WINDOW_S:.0f} s; crewgate polls the watched tasks' heads once per "
-                 "poll_interval_s (1 s)",
-            **common),
+            "poll_interval_s (1 s)",
+            **common,
+        ),
     ]
 
 

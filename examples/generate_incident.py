@@ -720,8 +720,7 @@ def build_history() -> list[CommitSpec]:
         PRIYA,
         "2026-10-28T15:20:41",
         "Import checkout service from platform monorepo",
-        "Extracted from platform/services/checkout at 2.12.3 with history squashed.\n"
-        "No functional changes.",
+        "Extracted from platform/services/checkout at 2.12.3 with history squashed.\nNo functional changes.",
     )
 
     tree["checkout/cache.py"] = CACHE_V2
@@ -1054,9 +1053,7 @@ def _git(repo: Path, args: list[str], env: dict[str, str], author=None, stdin=No
         cmd += ["-c", f"user.name={author[0]}", "-c", f"user.email={author[1]}"]
     else:
         cmd += ["-c", "user.name=generate_incident", "-c", "user.email=generator@example.com"]
-    proc = subprocess.run(
-        cmd + args, cwd=repo, env=env, input=stdin, capture_output=True, text=True, check=False
-    )
+    proc = subprocess.run(cmd + args, cwd=repo, env=env, input=stdin, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"git {' '.join(args)} failed: {proc.stderr.strip()}")
     return proc.stdout.strip()
@@ -1150,8 +1147,7 @@ FLASK_FRAMES = [
         SITE_PACKAGES + "flask/app.py",
         865,
         "dispatch_request",
-        "return self.ensure_sync(self.view_functions[rule.endpoint])(**view_args)"
-        "  # type: ignore[no-any-return]",
+        "return self.ensure_sync(self.view_functions[rule.endpoint])(**view_args)  # type: ignore[no-any-return]",
         "self.ensure_sync(self.view_functions[rule.endpoint])(**view_args)",
     ),
 ]
@@ -1182,9 +1178,7 @@ class Tracebacks:
 
 
 def build_tracebacks(tree: dict[str, str]) -> Tracebacks:
-    pricing, culprit_line = _repo_frame(
-        tree, CULPRIT_FILE, "compute_total", CULPRIT_CODE, 'order["currency"]', tilde=5
-    )
+    pricing, culprit_line = _repo_frame(tree, CULPRIT_FILE, "compute_total", CULPRIT_CODE, 'order["currency"]', tilde=5)
     handler, _ = _repo_frame(
         tree,
         "checkout/api/handlers.py",
@@ -1218,9 +1212,7 @@ def build_tracebacks(tree: dict[str, str]) -> Tracebacks:
     return Tracebacks(
         api_keyerror="\n".join([head, *FLASK_FRAMES, handler, pricing, EXCEPTION]),
         worker_keyerror="\n".join([head, *RQ_FRAMES, worker, gw_price, pricing, EXCEPTION]),
-        worker_declined="\n".join(
-            [head, *RQ_FRAMES, worker, gw_raise, "checkout.payments.gateway." + SECONDARY]
-        ),
+        worker_declined="\n".join([head, *RQ_FRAMES, worker, gw_raise, "checkout.payments.gateway." + SECONDARY]),
         culprit_line=culprit_line,
     )
 
@@ -1320,8 +1312,7 @@ def _quote(order: Order, deployed: bool) -> tuple[int, str]:
     if deployed:
         rate = FX_RATES[order.currency]
         subtotal = sum(
-            int((Decimal(p) * rate).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)) * q
-            for _, q, p in order.items
+            int((Decimal(p) * rate).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)) * q for _, q, p in order.items
         )
         currency = order.currency
     else:
@@ -1443,8 +1434,7 @@ class LogBuilder:
                 self.edge_line(
                     t,
                     "INFO",
-                    f"healthcheck upstream=checkout-api/{API_UPSTREAM} status=200 "
-                    f"time={took / 1000 + 0.0004:.4f}",
+                    f"healthcheck upstream=checkout-api/{API_UPSTREAM} status=200 time={took / 1000 + 0.0004:.4f}",
                 )
             t += 15 * S + self.rng.randint(-40, 40)
 
@@ -1562,8 +1552,7 @@ class LogBuilder:
             now,
             "INFO",
             "checkout.api.handlers",
-            f"checkout started request_id={rid} order_id={order.order_id} items={count} "
-            f"client={order.client}",
+            f"checkout started request_id={rid} order_id={order.order_id} items={count} client={order.client}",
         )
         if deployed and order.legacy:
             now += rng.randint(1, 3)
@@ -1574,9 +1563,7 @@ class LogBuilder:
                 f"Unhandled exception on POST {path} (request_id={rid})\n{self.tb.api_keyerror}",
             )
             self.facts.keyerror_times.append(now)
-            self.facts.keyerror_by_file["checkout-api"] = (
-                self.facts.keyerror_by_file.get("checkout-api", 0) + 1
-            )
+            self.facts.keyerror_by_file["checkout-api"] = self.facts.keyerror_by_file.get("checkout-api", 0) + 1
             now += rng.randint(1, 4)
             took = now - t
             self.api_line(
@@ -1626,9 +1613,7 @@ class LogBuilder:
             f"POST {path} {status} {took}ms request_id={rid} client_ip={order.ip}",
         )
         nbytes = 140 if status == 402 else rng.randint(310, 420)
-        self.edge_access(
-            now + 1, order.ip, "POST", path, status, nbytes, took + 1, rid, order.client
-        )
+        self.edge_access(now + 1, order.ip, "POST", path, status, nbytes, took + 1, rid, order.client)
         if result:
             self.schedule_capture(order, t)
         return result
@@ -1676,8 +1661,7 @@ class LogBuilder:
                         now,
                         "warning",
                         "checkout.payments.gateway",
-                        f"capture attempt {call}/3 for order_id={order.order_id} got 502 from "
-                        "PSP, retrying",
+                        f"capture attempt {call}/3 for order_id={order.order_id} got 502 from PSP, retrying",
                         **ids,
                     )
                 now += self.duration(240, 0.3)
@@ -1690,8 +1674,7 @@ class LogBuilder:
                     now,
                     "info",
                     "checkout.payments.gateway",
-                    f"payment captured order_id={order.order_id} amount={amount} "
-                    f"currency={currency}",
+                    f"payment captured order_id={order.order_id} amount={amount} currency={currency}",
                     **ids,
                 )
                 return
@@ -1735,8 +1718,7 @@ class LogBuilder:
                     t,
                     "debug",
                     "checkout.worker.metrics",
-                    f"queue=payments depth={self.rng.randint(0, 4)} "
-                    f"scheduled={self.rng.randint(0, 3)} failed={failed}",
+                    f"queue=payments depth={self.rng.randint(0, 4)} scheduled={self.rng.randint(0, 3)} failed={failed}",
                 )
             t += M + self.rng.randint(-25, 25)
 
@@ -1808,18 +1790,14 @@ class LogBuilder:
         )
         self.api_line(t + 412, "INFO", "gunicorn.error", "Handling signal: term")
         for i, pid in enumerate(OLD_PIDS):
-            self.api_line(
-                t + 1_020 + 37 * i, "INFO", "gunicorn.error", f"Worker exiting (pid: {pid})"
-            )
+            self.api_line(t + 1_020 + 37 * i, "INFO", "gunicorn.error", f"Worker exiting (pid: {pid})")
         self.api_line(GUNICORN_DOWN, "INFO", "gunicorn.error", "Shutting down: Master")
         up = GUNICORN_UP
         self.api_line(up, "INFO", "gunicorn.error", "Starting gunicorn 22.0.0")
         self.api_line(up + 2, "INFO", "gunicorn.error", "Listening at: http://0.0.0.0:8080 (6120)")
         self.api_line(up + 2, "INFO", "gunicorn.error", "Using worker: sync")
         for i, pid in enumerate(NEW_PIDS):
-            self.api_line(
-                up + 9 + 5 * i, "INFO", "gunicorn.error", f"Booting worker with pid: {pid}"
-            )
+            self.api_line(up + 9 + 5 * i, "INFO", "gunicorn.error", f"Booting worker with pid: {pid}")
         for i in range(len(NEW_PIDS)):
             self.api_line(
                 up + 1_380 + 61 * i,
@@ -1842,8 +1820,7 @@ class LogBuilder:
             WORKER_DOWN - 4,
             "info",
             "deploybot",
-            f"Deploying checkout version {VERSION} (commit {short}) to {target}; "
-            "pausing queue payments",
+            f"Deploying checkout version {VERSION} (commit {short}) to {target}; pausing queue payments",
         )
         self.worker_line(
             WORKER_DOWN,
@@ -2181,21 +2158,16 @@ def _looks_generated(path: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Generate a deterministic incident (git repo, logs, runbooks) for "
-        "the checkout service.",
+        description="Generate a deterministic incident (git repo, logs, runbooks) for the checkout service.",
     )
-    parser.add_argument(
-        "--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default: {DEFAULT_OUT})"
-    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default: {DEFAULT_OUT})")
     parser.add_argument(
         "--seed",
         type=int,
         default=DEFAULT_SEED,
         help=f"seed for the log noise (default: {DEFAULT_SEED})",
     )
-    parser.add_argument(
-        "--force", action="store_true", help="delete and rebuild DIR if it already exists"
-    )
+    parser.add_argument("--force", action="store_true", help="delete and rebuild DIR if it already exists")
     args = parser.parse_args(argv)
 
     if shutil.which("git") is None:

@@ -58,8 +58,13 @@ class BodyLimit:
         import json
 
         body = json.dumps(error_body("request_too_large", f"request body is larger than {self.limit} bytes")).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -79,8 +84,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stop = asyncio.Event()
         heads = asyncio.create_task(events.heads.run(settings.poll_interval_s), name="heads-poll")
         watcher = asyncio.create_task(configs.watch(stop)) if settings.reload else None
-        log.info("gateway ready", config_version=configs.active.version if configs.active else None,
-                 database=settings.database_url.split("://", 1)[0], max_concurrency=settings.max_concurrency)
+        log.info(
+            "gateway ready",
+            config_version=configs.active.version if configs.active else None,
+            database=settings.database_url.split("://", 1)[0],
+            max_concurrency=settings.max_concurrency,
+        )
         try:
             yield
         finally:

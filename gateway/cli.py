@@ -40,8 +40,11 @@ def _config_dir(given: Path | None) -> Path:
 
 def _print_issues(console: Console, issues: list[ConfigIssue]) -> None:
     for issue in issues:
-        console.print(f"[bold]{issue.file}:{issue.line}:{issue.column}[/]: "
-                      f"[cyan]{issue.path or '-'}[/]: {issue.message}", highlight=False, soft_wrap=True)
+        console.print(
+            f"[bold]{issue.file}:{issue.line}:{issue.column}[/]: [cyan]{issue.path or '-'}[/]: {issue.message}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()
@@ -55,18 +58,24 @@ def validate(
     catalog, issues = validate_directory(_config_dir(directory))
     elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
     if as_json:
-        print(json.dumps({
-            "ok": catalog is not None,
-            "version": catalog.version if catalog else None,
-            "errors": [i.as_dict() for i in issues],
-            "elapsed_ms": elapsed_ms,
-        }))
+        print(
+            json.dumps(
+                {
+                    "ok": catalog is not None,
+                    "version": catalog.version if catalog else None,
+                    "errors": [i.as_dict() for i in issues],
+                    "elapsed_ms": elapsed_ms,
+                }
+            )
+        )
     elif catalog is None:
         _print_issues(Console(stderr=True, highlight=False), issues)
         Console(stderr=True).print(f"[red]{len(issues)} problem{'s' if len(issues) != 1 else ''}[/]")
     else:
-        out.print(f"[green]OK[/] {len(catalog.agents)} agents, {len(catalog.crews)} crews, "
-                  f"{len(catalog.profiles)} model profiles; version {catalog.version} ({elapsed_ms} ms)")
+        out.print(
+            f"[green]OK[/] {len(catalog.agents)} agents, {len(catalog.crews)} crews, "
+            f"{len(catalog.profiles)} model profiles; version {catalog.version} ({elapsed_ms} ms)"
+        )
     raise typer.Exit(EXIT_OK if catalog is not None else EXIT_FAILED)
 
 
@@ -137,19 +146,40 @@ def run(
 
     def publish(draft: EventDraft) -> None:
         seq = len(events) + 1  # in-process: the id cursor is the seq
-        event = StoredEvent(id=seq, seq=seq, task_id=task_id, crew=crew, ts=datetime.now(UTC), type=str(draft.type),
-                            agent=draft.agent, step=draft.step, data=draft.data).public()
+        event = StoredEvent(
+            id=seq,
+            seq=seq,
+            task_id=task_id,
+            crew=crew,
+            ts=datetime.now(UTC),
+            type=str(draft.type),
+            agent=draft.agent,
+            step=draft.step,
+            data=draft.data,
+        ).public()
         events.append(event)
         progress.show(event)
 
-    publish(EventDraft(EventType.task_queued, data={"crew": crew, "inputs": checked,
-                                                    "config_version": catalog.version}))
+    publish(
+        EventDraft(EventType.task_queued, data={"crew": crew, "inputs": checked, "config_version": catalog.version})
+    )
     with contextlib.redirect_stdout(sys.stderr):
-        outcome = execute_task(task_id, catalog, crew, checked, publish=publish,
-                               roots=settings.roots, env=process_env())
+        outcome = execute_task(
+            task_id, catalog, crew, checked, publish=publish, roots=settings.roots, env=process_env()
+        )
     if as_json:
-        print(json.dumps({"task_id": task_id, "status": outcome.status, "result": outcome.result,
-                          "usage": outcome.usage, "events": events}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "task_id": task_id,
+                    "status": outcome.status,
+                    "result": outcome.result,
+                    "usage": outcome.usage,
+                    "events": events,
+                },
+                ensure_ascii=False,
+            )
+        )
     elif outcome.status == "completed":
         from rich.markdown import Markdown
 
@@ -225,12 +255,18 @@ def serve(
         err.print(f"[red]refusing to start: the config in {settings.config_dir} is invalid[/]")
         raise typer.Exit(EXIT_BAD_INPUT)
     base = f"http://{settings.host}:{settings.port}"
-    err.print(f"crewgate on [bold]{base}[/] — API docs at [bold]{base}/docs[/], "
-              f"OpenAPI at {base}/openapi.json; config {catalog.version}; store {settings.database_url}",
-              soft_wrap=True)
+    err.print(
+        f"crewgate on [bold]{base}[/] — API docs at [bold]{base}/docs[/], "
+        f"OpenAPI at {base}/openapi.json; config {catalog.version}; store {settings.database_url}",
+        soft_wrap=True,
+    )
     config = uvicorn.Config(
-        create_app(settings), host=settings.host, port=settings.port, log_config=None,
-        ws="websockets-sansio", ws_ping_interval=settings.ws_ping_interval_s,
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        ws="websockets-sansio",
+        ws_ping_interval=settings.ws_ping_interval_s,
         ws_ping_timeout=settings.ws_ping_interval_s,
         timeout_graceful_shutdown=5,
     )

@@ -114,8 +114,9 @@ class ConfigManager:
         from watchfiles import awatch
 
         try:
-            async for _changes in awatch(self.directory, stop_event=stop, debounce=300, step=100,
-                                         watch_filter=_yaml_only):
+            async for _changes in awatch(
+                self.directory, stop_event=stop, debounce=300, step=100, watch_filter=_yaml_only
+            ):
                 await self.reload()
         except Exception:  # the watcher must never take the gateway down
             log.exception("config watcher stopped")

@@ -56,7 +56,6 @@ class EventTail:
             return []
         return _newest(tail, tail[-1].seq - seq)  # seqs in a tail are contiguous
 
-
     def after_id(self, event_id: int) -> list[StoredEvent] | None:
         """Every task's events with id > ``event_id`` if the tail can vouch for them, else None."""
         recent = self._recent
@@ -95,8 +94,9 @@ class EventLog:
         self._written([stored] if stored is not None else [])
         return stored
 
-    async def create_task(self, crew: str, inputs: dict[str, Any], config_version: str,
-                          **options: Any) -> tuple[TaskRecord, bool]:
+    async def create_task(
+        self, crew: str, inputs: dict[str, Any], config_version: str, **options: Any
+    ) -> tuple[TaskRecord, bool]:
         """``Store.create_task``; then firehose watchers are shown its ``task.queued`` event."""
         record, created = await self.store.create_task(crew, inputs, config_version, **options)
         if created:

@@ -15,8 +15,14 @@ import structlog
 
 __all__ = ["configure_logging", "get_logger"]
 
-_NOISY = {"crewai": logging.ERROR, "crewai_core": logging.WARNING, "httpx": logging.WARNING, "LiteLLM": logging.WARNING,
-          "root": logging.WARNING, "watchfiles": logging.WARNING}
+_NOISY = {
+    "crewai": logging.ERROR,
+    "crewai_core": logging.WARNING,
+    "httpx": logging.WARNING,
+    "LiteLLM": logging.WARNING,
+    "root": logging.WARNING,
+    "watchfiles": logging.WARNING,
+}
 
 
 def configure_logging(level: str = "INFO", fmt: str = "auto", stream: Any = None) -> None:
@@ -30,9 +36,7 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: Any = None
         structlog.processors.StackInfoRenderer(),
     ]
     renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if use_json
-        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

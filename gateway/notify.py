@@ -147,7 +147,7 @@ class LogHeads:
         moved = False
         ids = list(self._watchers)
         for start in range(0, len(ids), POLL_CHUNK):
-            heads = await self.store.task_heads(ids[start:start + POLL_CHUNK])
+            heads = await self.store.task_heads(ids[start : start + POLL_CHUNK])
             for task_id, (last_seq, status) in heads.items():
                 moved = self.set(task_id, last_seq, status) or moved
         return await self.refresh_last_id() or moved

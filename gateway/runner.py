@@ -60,9 +60,11 @@ class Runner:
         if not self.settings.run_tasks:
             return  # this replica only accepts and streams
         await self.recover()
-        self._loops = [asyncio.create_task(self._dispatch(), name="dispatch"),
-                       asyncio.create_task(self._watch_cancels(), name="cancel-poll"),
-                       asyncio.create_task(self._watch_queue(), name="queue-poll")]
+        self._loops = [
+            asyncio.create_task(self._dispatch(), name="dispatch"),
+            asyncio.create_task(self._watch_cancels(), name="cancel-poll"),
+            asyncio.create_task(self._watch_queue(), name="queue-poll"),
+        ]
 
     async def stop(self) -> None:
         """Stop running tasks at their next checkpoint, as ``failed``/``interrupted``.
@@ -80,8 +82,7 @@ class Runner:
     async def recover(self) -> None:
         for record in await self.store.tasks_with_status(TaskStatus.running):
             event = EventInput("task.failed", data={"code": "interrupted", "error": INTERRUPTED})
-            await self.events.finish(record.id, TaskStatus.failed, event, error_code="interrupted",
-                                     error=INTERRUPTED)
+            await self.events.finish(record.id, TaskStatus.failed, event, error_code="interrupted", error=INTERRUPTED)
             log.warning("task interrupted by a restart", task_id=record.id)
         queued = await self.store.tasks_with_status(TaskStatus.queued)
         for record in queued:
@@ -145,9 +146,13 @@ class Runner:
             catalog = await self.configs.catalog_for(record.config_version)
         except Exception as e:
             message = f"config version {record.config_version} cannot be loaded: {e}"
-            await self.events.finish(task_id, TaskStatus.failed,
-                                     EventInput("task.failed", data={"code": "config_unavailable", "error": message}),
-                                     error_code="config_unavailable", error=message)
+            await self.events.finish(
+                task_id,
+                TaskStatus.failed,
+                EventInput("task.failed", data={"code": "config_unavailable", "error": message}),
+                error_code="config_unavailable",
+                error=message,
+            )
             return
         crew_timeout = catalog.crews[record.crew].timeout_s if record.crew in catalog.crews else None
         limit = crew_timeout or self.settings.task_timeout_s
@@ -174,8 +179,16 @@ class Runner:
             return None
 
         def work() -> TaskOutcome:
-            return execute_task(task_id, catalog, record.crew, record.inputs, publish=publish,
-                                roots=self.settings.roots, env=process_env(), cancelled=cancelled)
+            return execute_task(
+                task_id,
+                catalog,
+                record.crew,
+                record.inputs,
+                publish=publish,
+                roots=self.settings.roots,
+                env=process_env(),
+                cancelled=cancelled,
+            )
 
         try:
             outcome = await loop.run_in_executor(self._pool, contextvars.Context().run, work)
@@ -183,11 +196,20 @@ class Runner:
             self._flags.pop(task_id, None)
             self._reasons.pop(task_id, None)
             self._known.discard(task_id)
-        final = terminal[-1] if terminal else EventDraft(
-            "task.failed", data={"code": "internal", "error": "the run ended without an outcome"})  # type: ignore[arg-type]
+        final = (
+            terminal[-1]
+            if terminal
+            else EventDraft("task.failed", data={"code": "internal", "error": "the run ended without an outcome"})
+        )  # type: ignore[arg-type]
         await self.events.finish(
-            task_id, TaskStatus(outcome.status), _input(final), result=outcome.result,
-            usage=outcome.usage or None, error_code=outcome.error_code, error=outcome.error)
+            task_id,
+            TaskStatus(outcome.status),
+            _input(final),
+            result=outcome.result,
+            usage=outcome.usage or None,
+            error_code=outcome.error_code,
+            error=outcome.error,
+        )
         structlog.contextvars.unbind_contextvars("task_id")
 
     async def _append(self, task_id: str, draft: EventDraft) -> None:

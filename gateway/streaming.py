@@ -69,8 +69,9 @@ async def task_events(log: EventLog, task_id: str, after: int) -> AsyncIterator[
                     return
 
 
-async def firehose_events(log: EventLog, after: int, *, crews: list[str] | None,
-                          types: list[str] | None) -> AsyncIterator[StoredEvent]:
+async def firehose_events(
+    log: EventLog, after: int, *, crews: list[str] | None, types: list[str] | None
+) -> AsyncIterator[StoredEvent]:
     """Every task's events with id > ``after``, forever."""
     store, heads, tail = log.store, log.heads, log.tail
     cursor = scanned = after  # scanned: every event up to here was looked at (filters skip some)
@@ -103,8 +104,15 @@ def frame(event: StoredEvent) -> str:
     return event.wire
 
 
-async def pump(websocket: WebSocket, events: AsyncIterator[StoredEvent], *, buffer: int,
-               stall_timeout_s: float, cursor_name: str, cursor_of: Any) -> WatcherState:
+async def pump(
+    websocket: WebSocket,
+    events: AsyncIterator[StoredEvent],
+    *,
+    buffer: int,
+    stall_timeout_s: float,
+    cursor_name: str,
+    cursor_of: Any,
+) -> WatcherState:
     """Send ``events`` to the socket through a bounded buffer.
 
     A reader fills the buffer from the log; a writer drains it to the socket. If the
@@ -144,8 +152,11 @@ async def pump(websocket: WebSocket, events: AsyncIterator[StoredEvent], *, buff
                     break
         return WatcherState.gone
 
-    reader, writer, listener = (asyncio.create_task(read()), asyncio.create_task(write()),
-                                asyncio.create_task(listen()))
+    reader, writer, listener = (
+        asyncio.create_task(read()),
+        asyncio.create_task(write()),
+        asyncio.create_task(listen()),
+    )
     try:
         done, _ = await asyncio.wait({reader, writer, listener}, return_when=asyncio.FIRST_COMPLETED)
         if reader in done and reader.exception() is None and reader.result() is WatcherState.finished:

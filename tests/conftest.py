@@ -21,7 +21,11 @@ def incident(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The shipped example incident, generated once per test session into a temp dir."""
     root = tmp_path_factory.mktemp("example")
     out = root / "incident"
-    subprocess.run([sys.executable, str(PROJECT / "examples" / "generate_incident.py"), "--out", str(out)],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, str(PROJECT / "examples" / "generate_incident.py"), "--out", str(out)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     expected = json.loads((out / "expected.json").read_text())
     return {"root": root, "dir": out, "expected": expected}

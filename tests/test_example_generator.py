@@ -41,9 +41,7 @@ def run_generator(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def git(repo: Path, *args: str) -> str:
-    proc = subprocess.run(
-        ["git", *args], cwd=repo, capture_output=True, text=True, check=True, timeout=30
-    )
+    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True, timeout=30)
     return proc.stdout
 
 
@@ -186,9 +184,7 @@ def test_same_seed_reproduces_every_byte_and_sha(incident, expected, tmp_path):
     assert json.loads((again / "expected.json").read_text()) == expected
     for rel in expected["log_files"]:
         assert (again / rel).read_bytes() == (incident / rel).read_bytes(), rel
-    assert git(again / "repo", "log", "--format=%H %s") == git(
-        incident / "repo", "log", "--format=%H %s"
-    )
+    assert git(again / "repo", "log", "--format=%H %s") == git(incident / "repo", "log", "--format=%H %s")
 
 
 def test_other_seed_changes_the_logs_and_force_rebuilds(incident, expected, tmp_path):
@@ -198,9 +194,7 @@ def test_other_seed_changes_the_logs_and_force_rebuilds(incident, expected, tmp_
     # The seed only drives the log noise: history and ground truth of the code stay.
     for key in ("culprit_sha", "decoy_sha", "deployed_sha", "post_onset_sha", "file", "line"):
         assert other[key] == expected[key], key
-    assert (out / "logs/edge-proxy.log").read_bytes() != (
-        incident / "logs/edge-proxy.log"
-    ).read_bytes()
+    assert (out / "logs/edge-proxy.log").read_bytes() != (incident / "logs/edge-proxy.log").read_bytes()
 
     refused = run_generator(out, "--seed", "7")
     assert refused.returncode != 0
@@ -248,9 +242,7 @@ def test_culprit_commit_adds_the_failing_line(incident, expected):
 
     deployed_source = git(repo, "show", f"{expected['deployed_sha']}:{path}").splitlines()
     assert deployed_source[line - 1].strip() == 'currency = order["currency"]'
-    blame = git(
-        repo, "blame", "--porcelain", "-L", f"{line},{line}", expected["deployed_sha"], "--", path
-    )
+    blame = git(repo, "blame", "--porcelain", "-L", f"{line},{line}", expected["deployed_sha"], "--", path)
     assert blame.split()[0] == culprit
 
     # An older commit (not the initial import) changed the same function weeks earlier.
@@ -270,9 +262,7 @@ def test_decoy_commit_is_later_and_leaves_the_failing_line_alone(incident, expec
         expected["decoy_sha"],
         expected["deployed_sha"],
     )
-    assert (
-        commit_time(repo, culprit) < commit_time(repo, decoy) < parse_iso(expected["deploy_time"])
-    )
+    assert commit_time(repo, culprit) < commit_time(repo, decoy) < parse_iso(expected["deploy_time"])
     git(repo, "merge-base", "--is-ancestor", culprit, decoy)
     git(repo, "merge-base", "--is-ancestor", decoy, deployed)
     # A naive "last commit that touched the file" points at the decoy ...
@@ -344,9 +334,7 @@ def test_error_counts_match_the_logs(expected, logs, api, worker):
     onset = parse_iso(expected["onset"])
     errors_after = [r[3] for r in api if r[1] == "ERROR" and r[0] >= onset]
     errors_after += [
-        r.get("exception", r["msg"])
-        for r in worker
-        if r["level"] == "error" and parse_iso(r["ts"]) >= onset
+        r.get("exception", r["msg"]) for r in worker if r["level"] == "error" and parse_iso(r["ts"]) >= onset
     ]
     new = sum(1 for text in errors_after if exception in text)
     assert new > len(errors_after) / 2
@@ -358,9 +346,7 @@ def test_timeline_deploy_then_new_error_with_old_noise(expected, api, worker):
     onset = parse_iso(expected["onset"])
 
     markers = [(r[0], MARKER.search(r[3])) for r in api if MARKER.search(r[3])]
-    markers += [
-        (parse_iso(r["ts"]), MARKER.search(r["msg"])) for r in worker if MARKER.search(r["msg"])
-    ]
+    markers += [(parse_iso(r["ts"]), MARKER.search(r["msg"])) for r in worker if MARKER.search(r["msg"])]
     assert markers
     assert max(t for t, _ in markers) == deploy_time
     for _, match in markers:
@@ -375,9 +361,7 @@ def test_timeline_deploy_then_new_error_with_old_noise(expected, api, worker):
     assert min(old) < datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
     assert max(old) > onset
     assert any(t < deploy_time for t in old)
-    assert expected["preexisting_error"] in {
-        RED_HERRING.search(r[3]).group(0) for r in api if RED_HERRING.search(r[3])
-    }
+    assert expected["preexisting_error"] in {RED_HERRING.search(r[3]).group(0) for r in api if RED_HERRING.search(r[3])}
 
 
 def test_tracebacks_use_deployed_paths_with_repo_line_numbers(incident, expected, api, worker):
@@ -385,9 +369,7 @@ def test_tracebacks_use_deployed_paths_with_repo_line_numbers(incident, expected
     deployed = expected["deployed_sha"]
     repo_files = set(git(repo, "ls-tree", "-r", "--name-only", deployed).split())
     api_tb = next(r[3] for r in api if expected["exception"] in r[3])
-    worker_tb = next(
-        r["exception"] for r in worker if expected["exception"] in r.get("exception", "")
-    )
+    worker_tb = next(r["exception"] for r in worker if expected["exception"] in r.get("exception", ""))
     for text in (api_tb, worker_tb):
         assert text.splitlines()[-1] == expected["exception"]
         frames = FRAME.findall(text)
@@ -398,10 +380,7 @@ def test_tracebacks_use_deployed_paths_with_repo_line_numbers(incident, expected
         assert function == "compute_total"
         assert source.strip() == 'currency = order["currency"]'
         # A third-party frame that is not part of the repository.
-        assert any(
-            "/site-packages/" in p and not any(p.endswith("/" + f) for f in repo_files)
-            for p, *_ in frames
-        )
+        assert any("/site-packages/" in p and not any(p.endswith("/" + f) for f in repo_files) for p, *_ in frames)
         for path, line, _, source in frames:
             if "/site-packages/" in path:
                 continue

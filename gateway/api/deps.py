@@ -16,8 +16,17 @@ from gateway.runner import Runner
 from gateway.settings import Settings
 from gateway.store import Store
 
-__all__ = ["ActiveCatalogDep", "ConfigsDep", "EventLogDep", "RunnerDep", "Services", "SettingsDep", "StoreDep",
-           "authorized", "require_token"]
+__all__ = [
+    "ActiveCatalogDep",
+    "ConfigsDep",
+    "EventLogDep",
+    "RunnerDep",
+    "Services",
+    "SettingsDep",
+    "StoreDep",
+    "authorized",
+    "require_token",
+]
 
 
 @dataclass
@@ -87,8 +96,7 @@ def authorized(settings: Settings, header: str | None, token: str | None = None)
 async def require_token(request: Request) -> None:
     settings = _services(request).settings
     if not authorized(settings, request.headers.get("authorization")):
-        raise ApiError(401, "unauthorized", "a valid bearer token is required",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(401, "unauthorized", "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
 
 
 def websocket_services(websocket: WebSocket) -> Services:

@@ -10,18 +10,40 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.store import TaskRecord, TaskStatus
 
 __all__ = [
-    "AgentPublic", "ConfigStatus", "ConfigValidateRequest", "ConfigValidateResult", "CrewPublic", "EventPage",
-    "TaskAccepted", "TaskCreate", "TaskLinks", "TaskPublic", "TasksPublic", "task_links", "task_public",
+    "AgentPublic",
+    "ConfigStatus",
+    "ConfigValidateRequest",
+    "ConfigValidateResult",
+    "CrewPublic",
+    "EventPage",
+    "TaskAccepted",
+    "TaskCreate",
+    "TaskLinks",
+    "TaskPublic",
+    "TasksPublic",
+    "task_links",
+    "task_public",
 ]
 
 CREW_NAME = r"^[a-z][a-z0-9_]{0,63}$"
 
 
 class TaskCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "crew": "incident_triage",
-        "inputs": {"service": "checkout", "logs": "examples/incident/logs", "repo": "examples/incident/repo"},
-    }]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "crew": "incident_triage",
+                    "inputs": {
+                        "service": "checkout",
+                        "logs": "examples/incident/logs",
+                        "repo": "examples/incident/repo",
+                    },
+                }
+            ]
+        },
+    )
 
     crew: str = Field(pattern=CREW_NAME, description="name of a crew (GET /v1/crews)")
     inputs: dict[str, Any] = Field(default_factory=dict, description="the crew's declared inputs")
@@ -36,11 +58,24 @@ class TaskLinks(BaseModel):
 
 
 class TaskAccepted(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": "6f1c2a1e-8d0b-4a35-9a57-3f2f3c0d9b11", "status": "queued", "config_version": "5031ff28b407",
-        "links": {"self": "/v1/tasks/6f1c…", "events": "/v1/tasks/6f1c…/events",
-                  "websocket": "/v1/tasks/6f1c…/events", "cancel": "/v1/tasks/6f1c…/cancel",
-                  "retry": "/v1/tasks/6f1c…/retry"}}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "6f1c2a1e-8d0b-4a35-9a57-3f2f3c0d9b11",
+                    "status": "queued",
+                    "config_version": "5031ff28b407",
+                    "links": {
+                        "self": "/v1/tasks/6f1c…",
+                        "events": "/v1/tasks/6f1c…/events",
+                        "websocket": "/v1/tasks/6f1c…/events",
+                        "cancel": "/v1/tasks/6f1c…/cancel",
+                        "retry": "/v1/tasks/6f1c…/retry",
+                    },
+                }
+            ]
+        }
+    )
 
     id: str
     status: TaskStatus
@@ -106,11 +141,16 @@ class AgentPublic(BaseModel):
 
 
 class ConfigValidateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "files": {"agents.yaml": "agents:\n  a:\n    role: R\n    goal: G\n    backstory: B\n"}}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"files": {"agents.yaml": "agents:\n  a:\n    role: R\n    goal: G\n    backstory: B\n"}}]
+        },
+    )
 
     files: dict[str, str] | None = Field(
-        default=None, description="{relative path: YAML text}; omitted: validate the gateway's config directory")
+        default=None, description="{relative path: YAML text}; omitted: validate the gateway's config directory"
+    )
 
 
 class ConfigValidateResult(BaseModel):
@@ -130,17 +170,31 @@ class ConfigStatus(BaseModel):
 
 def task_links(task_id: str) -> TaskLinks:
     base = f"/v1/tasks/{task_id}"
-    return TaskLinks(self=base, events=f"{base}/events", websocket=f"{base}/events", cancel=f"{base}/cancel",
-                     retry=f"{base}/retry")
+    return TaskLinks(
+        self=base, events=f"{base}/events", websocket=f"{base}/events", cancel=f"{base}/cancel", retry=f"{base}/retry"
+    )
 
 
 def task_public(record: TaskRecord) -> TaskPublic:
-    error = TaskError(code=record.error_code or "error", message=record.error or "") if (
-        record.error_code or record.error) else None
+    error = (
+        TaskError(code=record.error_code or "error", message=record.error or "")
+        if (record.error_code or record.error)
+        else None
+    )
     return TaskPublic(
-        id=record.id, crew=record.crew, inputs=record.inputs, status=record.status,
-        config_version=record.config_version, created_at=record.created_at, started_at=record.started_at,
-        finished_at=record.finished_at, result=record.result, usage=record.usage, error=error,
-        retry_of=record.retry_of, cancel_requested=record.cancel_requested, events=record.last_seq,
+        id=record.id,
+        crew=record.crew,
+        inputs=record.inputs,
+        status=record.status,
+        config_version=record.config_version,
+        created_at=record.created_at,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+        result=record.result,
+        usage=record.usage,
+        error=error,
+        retry_of=record.retry_of,
+        cancel_requested=record.cancel_requested,
+        events=record.last_seq,
         links=task_links(record.id),
     )

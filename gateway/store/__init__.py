@@ -1,7 +1,7 @@
 """The task store and event log: one SQLAlchemy implementation for SQLite and PostgreSQL.
 
-    store = open_store(settings.database_url)
-    await store.migrate()
+store = open_store(settings.database_url)
+await store.migrate()
 """
 
 from __future__ import annotations

@@ -107,11 +107,20 @@ class StoreCore:
         return [StoredEvent(id=ids[(task_id, r["seq"])], **r) for r in rows]
 
 
-def event_rows(task_id: str, crew: str, first_seq: int, events: Sequence[EventInput], ts: datetime
-               ) -> list[dict[str, Any]]:
+def event_rows(
+    task_id: str, crew: str, first_seq: int, events: Sequence[EventInput], ts: datetime
+) -> list[dict[str, Any]]:
     return [
-        dict(task_id=task_id, crew=crew, seq=first_seq + i, ts=ts, type=ev.type, agent=ev.agent, step=ev.step,
-             data=ev.data)
+        dict(
+            task_id=task_id,
+            crew=crew,
+            seq=first_seq + i,
+            ts=ts,
+            type=ev.type,
+            agent=ev.agent,
+            step=ev.step,
+            data=ev.data,
+        )
         for i, ev in enumerate(events)
     ]
 

@@ -86,6 +86,7 @@ def alembic_config(url: str | URL) -> Config:
     the next revision: ``command.revision(alembic_config(url), "add x", autogenerate=True)``.
     Without a connection in ``cfg.attributes`` env.py opens its own async engine."""
     from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("path_separator", "os")

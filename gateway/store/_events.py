@@ -116,9 +116,13 @@ class EventLog(StoreCore):
             row = bumped.get(item.task_id)
             if row is None:
                 status = statuses.get(item.task_id)
-                item.done.set_exception(ValueError(
-                    f"no task {item.task_id}" if status is None
-                    else f"task {item.task_id} is {status}: no events can follow its terminal event"))
+                item.done.set_exception(
+                    ValueError(
+                        f"no task {item.task_id}"
+                        if status is None
+                        else f"task {item.task_id} is {status}: no events can follow its terminal event"
+                    )
+                )
                 continue
             first = next_seq[item.task_id]
             next_seq[item.task_id] = first + len(item.events)

@@ -142,9 +142,17 @@ class SqlStore(EventLog):
         """The new task and its ``task.queued`` event; None when ``idempotency_key`` is taken."""
         now = utcnow()
         values = dict(
-            id=str(uuid.uuid4()), crew=crew, inputs=inputs, status=TaskStatus.queued.value,
-            config_version=config_version, created_at=now, retry_of=retry_of,
-            idempotency_key=idempotency_key, request_hash=request_hash, cancel_requested=False, last_seq=1,
+            id=str(uuid.uuid4()),
+            crew=crew,
+            inputs=inputs,
+            status=TaskStatus.queued.value,
+            config_version=config_version,
+            created_at=now,
+            retry_of=retry_of,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            cancel_requested=False,
+            last_seq=1,
         )
         stmt = self._dialect_insert(T).values(values).on_conflict_do_nothing(index_elements=[T.c.idempotency_key])
         num = (await conn.execute(stmt.returning(T.c.num))).scalar()
@@ -217,8 +225,15 @@ class SqlStore(EventLog):
         stmt = (
             update(T)
             .where(T.c.id == task_id, T.c.status.in_(ACTIVE))
-            .values(status=status.value, finished_at=now, result=clean_text(result), usage=usage,
-                    error_code=error_code, error=clean_text(error), last_seq=T.c.last_seq + 1)
+            .values(
+                status=status.value,
+                finished_at=now,
+                result=clean_text(result),
+                usage=usage,
+                error_code=error_code,
+                error=clean_text(error),
+                last_seq=T.c.last_seq + 1,
+            )
             .returning(T.c.last_seq, T.c.crew)
         )
         async with self._write(events=True) as conn:
@@ -234,8 +249,9 @@ class SqlStore(EventLog):
             queued = (
                 update(T)
                 .where(T.c.id == task_id, T.c.status == TaskStatus.queued.value)
-                .values(status=TaskStatus.cancelled.value, finished_at=now, cancel_requested=True,
-                        last_seq=T.c.last_seq + 1)
+                .values(
+                    status=TaskStatus.cancelled.value, finished_at=now, cancel_requested=True, last_seq=T.c.last_seq + 1
+                )
                 .returning(*TASK_COLS)
             )
             row = (await conn.execute(queued)).first()

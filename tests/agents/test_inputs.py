@@ -10,18 +10,20 @@ from agents.errors import InputError
 from agents.inputs import validate_inputs
 from agents.schema import CrewSpec
 
-CREW = CrewSpec.model_validate({
-    "inputs": {
-        "service": {"type": "string"},
-        "logs": {"type": "path"},
-        "since": {"type": "datetime", "required": False},
-        "depth": {"type": "integer", "default": 3},
-        "ratio": {"type": "number", "required": False},
-        "strict": {"type": "boolean", "default": False},
-        "env": {"type": "string", "choices": ["prod", "staging"], "default": "prod"},
-    },
-    "steps": [{"name": "s", "agent": "a", "description": "d", "expected_output": "o"}],
-})
+CREW = CrewSpec.model_validate(
+    {
+        "inputs": {
+            "service": {"type": "string"},
+            "logs": {"type": "path"},
+            "since": {"type": "datetime", "required": False},
+            "depth": {"type": "integer", "default": 3},
+            "ratio": {"type": "number", "required": False},
+            "strict": {"type": "boolean", "default": False},
+            "env": {"type": "string", "choices": ["prod", "staging"], "default": "prod"},
+        },
+        "steps": [{"name": "s", "agent": "a", "description": "d", "expected_output": "o"}],
+    }
+)
 
 
 @pytest.fixture
@@ -36,17 +38,31 @@ def fields(error: InputError) -> dict[str, str]:
 
 
 def test_defaults_filled_and_types_applied(root: Path) -> None:
-    out = validate_inputs("triage", CREW, {"service": "checkout", "logs": str(root / "logs"),
-                                           "depth": "5", "strict": "yes", "since": "2026-11-20 13:00"},
-                          roots=[root])
-    assert out == {"service": "checkout", "logs": str(root / "logs"), "since": "2026-11-20T13:00:00Z",
-                   "depth": 5, "ratio": "", "strict": True, "env": "prod"}
+    out = validate_inputs(
+        "triage",
+        CREW,
+        {"service": "checkout", "logs": str(root / "logs"), "depth": "5", "strict": "yes", "since": "2026-11-20 13:00"},
+        roots=[root],
+    )
+    assert out == {
+        "service": "checkout",
+        "logs": str(root / "logs"),
+        "since": "2026-11-20T13:00:00Z",
+        "depth": 5,
+        "ratio": "",
+        "strict": True,
+        "env": "prod",
+    }
 
 
 def test_every_problem_is_reported_at_once(root: Path) -> None:
     with pytest.raises(InputError) as info:
-        validate_inputs("triage", CREW, {"logs": str(root / "nope"), "depth": "deep", "color": "red",
-                                         "env": "dev", "since": "yesterday"}, roots=[root])
+        validate_inputs(
+            "triage",
+            CREW,
+            {"logs": str(root / "nope"), "depth": "deep", "color": "red", "env": "dev", "since": "yesterday"},
+            roots=[root],
+        )
     problems = fields(info.value)
     assert set(problems) == {"service", "logs", "depth", "color", "env", "since"}
     assert problems["service"].startswith("required (string)")
@@ -68,8 +84,7 @@ def test_path_outside_roots_is_refused(root: Path, tmp_path_factory: pytest.Temp
 
 def test_json_types_are_checked(root: Path) -> None:
     with pytest.raises(InputError) as info:
-        validate_inputs("triage", CREW, {"service": 42, "logs": str(root), "depth": True, "ratio": "x"},
-                        roots=[root])
+        validate_inputs("triage", CREW, {"service": 42, "logs": str(root), "depth": True, "ratio": "x"}, roots=[root])
     problems = fields(info.value)
     assert problems["service"] == "expected a string, got int"
     assert problems["depth"] == "expected an integer, got a boolean"

@@ -6,18 +6,41 @@ import json
 
 from agents.offline import decide, gather_facts
 
-SIGNATURES = {"type": "function", "function": {"name": "error_signatures", "parameters": {
-    "type": "object", "required": ["logs", "limit"],
-    "properties": {"logs": {"type": "string"}, "limit": {"type": "integer", "default": 10}}}}}
-SUSPECTS = {"type": "function", "function": {"name": "suspect_commits", "parameters": {
-    "type": "object", "required": ["repo", "trace", "onset"],
-    "properties": {"repo": {"type": "string"}, "trace": {"type": "string"},
-                   "onset": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None}}}}}
+SIGNATURES = {
+    "type": "function",
+    "function": {
+        "name": "error_signatures",
+        "parameters": {
+            "type": "object",
+            "required": ["logs", "limit"],
+            "properties": {"logs": {"type": "string"}, "limit": {"type": "integer", "default": 10}},
+        },
+    },
+}
+SUSPECTS = {
+    "type": "function",
+    "function": {
+        "name": "suspect_commits",
+        "parameters": {
+            "type": "object",
+            "required": ["repo", "trace", "onset"],
+            "properties": {
+                "repo": {"type": "string"},
+                "trace": {"type": "string"},
+                "onset": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None},
+            },
+        },
+    },
+}
 
 
 def tool_message(facts: dict, summary: str = "found things") -> dict:
-    return {"role": "tool", "tool_call_id": "c1", "name": "x",
-            "content": json.dumps({"tool": "error_signatures", "summary": summary, "facts": facts})}
+    return {
+        "role": "tool",
+        "tool_call_id": "c1",
+        "name": "x",
+        "content": json.dumps({"tool": "error_signatures", "summary": summary, "facts": facts}),
+    }
 
 
 def test_calls_the_first_tool_it_can_fill_from_inputs() -> None:
@@ -31,23 +54,42 @@ def test_calls_the_first_tool_it_can_fill_from_inputs() -> None:
 def test_tool_results_supply_later_arguments() -> None:
     messages = [
         {"role": "user", "content": "go"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "c1", "type": "function", "function": {"name": "error_signatures", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "error_signatures", "arguments": "{}"}}
+            ],
+        },
         tool_message({"trace": "Traceback ...", "onset": "2026-11-20T13:12:00Z", "signature": "KeyError"}),
     ]
     [call] = decide(messages, [SIGNATURES, SUSPECTS], {"logs": "/l", "repo": "/r"})
     assert call["function"]["name"] == "suspect_commits"
     assert json.loads(call["function"]["arguments"]) == {
-        "repo": "/r", "trace": "Traceback ...", "onset": "2026-11-20T13:12:00Z"}
+        "repo": "/r",
+        "trace": "Traceback ...",
+        "onset": "2026-11-20T13:12:00Z",
+    }
 
 
 def test_answer_states_findings_and_carries_facts_to_the_next_step() -> None:
     messages = [
         {"role": "user", "content": "go"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "c1", "type": "function", "function": {"name": "error_signatures", "arguments": "{}"}}]},
-        tool_message({"signature": "KeyError: 'currency'", "signature_count": 812,
-                      "ruled_out": ["pre-existing: cache timeout (40 since 09:00)"]}, "3 signatures"),
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "error_signatures", "arguments": "{}"}}
+            ],
+        },
+        tool_message(
+            {
+                "signature": "KeyError: 'currency'",
+                "signature_count": 812,
+                "ruled_out": ["pre-existing: cache timeout (40 since 09:00)"],
+            },
+            "3 signatures",
+        ),
     ]
     answer = decide(messages, [SIGNATURES], {"logs": "/l"}, role="Log analyst")
     assert isinstance(answer, str)

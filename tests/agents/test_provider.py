@@ -58,22 +58,31 @@ def runbooks(tmp_path: Path) -> Path:
     folder = tmp_path / "root" / "runbooks"
     folder.mkdir(parents=True)
     (folder / "cache-timeouts.md").write_text(
-        "# Cache timeouts\n\n## Symptoms\n\nTimeout connecting to cache.\n\n## Fix\n\nRestart the cache pool.\n")
+        "# Cache timeouts\n\n## Symptoms\n\nTimeout connecting to cache.\n\n## Fix\n\nRestart the cache pool.\n"
+    )
     (folder / "deploys.md").write_text("# Deploys\n\n## Rollback\n\nRun the rollback job.\n")
     return folder
 
 
-def run(tmp_path: Path, model: ScriptedModel, *, timeout: float = 5, stream: bool = False,
-        env: dict[str, str] | None = None) -> tuple[TaskOutcome, list[EventDraft]]:
+def run(
+    tmp_path: Path, model: ScriptedModel, *, timeout: float = 5, stream: bool = False, env: dict[str, str] | None = None
+) -> tuple[TaskOutcome, list[EventDraft]]:
     config = tmp_path / "configs"
     config.mkdir(exist_ok=True)
-    (config / "all.yaml").write_text(textwrap.dedent(CONFIG).format(
-        base_url=model.base_url, timeout=timeout, stream=str(stream).lower()))  # type: ignore[attr-defined]
+    (config / "all.yaml").write_text(
+        textwrap.dedent(CONFIG).format(base_url=model.base_url, timeout=timeout, stream=str(stream).lower())
+    )  # type: ignore[attr-defined]
     catalog = load_catalog(config)
     drafts: list[EventDraft] = []
-    outcome = execute_task("t-1", catalog, "ask", {"question": "why does the cache time out?"},
-                           publish=drafts.append, roots=[tmp_path / "root"],
-                           env={"SCRIPTED_KEY": "test-key"} if env is None else env)
+    outcome = execute_task(
+        "t-1",
+        catalog,
+        "ask",
+        {"question": "why does the cache time out?"},
+        publish=drafts.append,
+        roots=[tmp_path / "root"],
+        env={"SCRIPTED_KEY": "test-key"} if env is None else env,
+    )
     return outcome, drafts
 
 
@@ -82,8 +91,10 @@ def types(drafts: list[EventDraft]) -> list[str]:
 
 
 def test_tool_call_round_trip(tmp_path: Path, model: ScriptedModel, runbooks: Path) -> None:
-    model.script = [tool_call("search_runbooks", {"query": "cache timeout", "runbooks": str(runbooks)}),
-                    text("Restart the cache pool, per cache-timeouts.md.")]
+    model.script = [
+        tool_call("search_runbooks", {"query": "cache timeout", "runbooks": str(runbooks)}),
+        text("Restart the cache pool, per cache-timeouts.md."),
+    ]
     outcome, drafts = run(tmp_path, model)
 
     assert outcome.status == "completed", outcome.error
@@ -97,8 +108,18 @@ def test_tool_call_round_trip(tmp_path: Path, model: ScriptedModel, runbooks: Pa
     result = json.loads(tool_messages[0]["content"])
     assert result["tool"] == "search_runbooks"
     assert "cache-timeouts.md" in json.dumps(result["data"])
-    assert types(drafts) == ["task.started", "step.started", "llm.started", "llm.completed", "tool.started",
-                             "tool.finished", "llm.started", "llm.completed", "step.completed", "task.completed"]
+    assert types(drafts) == [
+        "task.started",
+        "step.started",
+        "llm.started",
+        "llm.completed",
+        "tool.started",
+        "tool.finished",
+        "llm.started",
+        "llm.completed",
+        "step.completed",
+        "task.completed",
+    ]
     assert outcome.usage["total_tokens"] > 0
 
 
@@ -146,5 +167,3 @@ def test_missing_api_key_fails_before_any_request(tmp_path: Path, model: Scripte
     assert "SCRIPTED_KEY" in (outcome.error or "")
     assert model.requests == []
     assert types(drafts) == ["task.started", "task.failed"]
-
-

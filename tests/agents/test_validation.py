@@ -101,26 +101,46 @@ def test_wrong_type_and_missing_field(tmp_path: Path) -> None:
     bad = AGENTS.replace("    tools: [search_logs]\n", "    tools: [search_logs]\n    max_iter: lots\n")
     bad = bad.replace("    goal: Write the report\n", "")
     found = issues_of(write(tmp_path, **{"agents.yaml": bad}))
-    assert "agents.yaml:7:15: agents.analyst.max_iter: Input should be a valid integer, unable to parse string as an integer" in found
+    assert (
+        "agents.yaml:7:15: agents.analyst.max_iter: Input should be a valid integer, unable to parse string as an integer"
+        in found
+    )
     assert "agents.yaml:8:3: agents.writer.goal: 'goal' is required" in found
 
 
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ("        agent: writer\n", "        agent: wrter\n",
-         "crews.yaml:12:16: crews.triage.steps[1].agent: unknown agent 'wrter' (known: analyst, writer)"),
-        ("        context: [analyze]\n", "        context: [analyse]\n",
-         "crews.yaml:13:19: crews.triage.steps[1].context[0]: unknown step 'analyse' in context (steps: analyze, report)"),
-        ("        context: [analyze]\n", "        context: [report]\n",
-         "crews.yaml:13:19: crews.triage.steps[1].context[0]: step 'report' lists itself in its context"),
-        ("        description: Look at {logs}\n", "        description: Look at {log_dir}\n",
-         "crews.yaml:9:22: crews.triage.steps[0].description: placeholder '{log_dir}' is not a declared input of crew (inputs: logs, service)"),
-        ("      - name: report\n        agent: writer\n        context: [analyze]\n",
-         "      - name: analyze\n        agent: writer\n",
-         "crews.yaml:11:15: crews.triage.steps[1].name: duplicate step name 'analyze' (also step 0)"),
-        ("  triage:\n", "  Triage:\n",
-         "crews.yaml:2:3: crews.Triage: name 'Triage' must be lower_snake_case: a letter, then letters, digits or _"),
+        (
+            "        agent: writer\n",
+            "        agent: wrter\n",
+            "crews.yaml:12:16: crews.triage.steps[1].agent: unknown agent 'wrter' (known: analyst, writer)",
+        ),
+        (
+            "        context: [analyze]\n",
+            "        context: [analyse]\n",
+            "crews.yaml:13:19: crews.triage.steps[1].context[0]: unknown step 'analyse' in context (steps: analyze, report)",
+        ),
+        (
+            "        context: [analyze]\n",
+            "        context: [report]\n",
+            "crews.yaml:13:19: crews.triage.steps[1].context[0]: step 'report' lists itself in its context",
+        ),
+        (
+            "        description: Look at {logs}\n",
+            "        description: Look at {log_dir}\n",
+            "crews.yaml:9:22: crews.triage.steps[0].description: placeholder '{log_dir}' is not a declared input of crew (inputs: logs, service)",
+        ),
+        (
+            "      - name: report\n        agent: writer\n        context: [analyze]\n",
+            "      - name: analyze\n        agent: writer\n",
+            "crews.yaml:11:15: crews.triage.steps[1].name: duplicate step name 'analyze' (also step 0)",
+        ),
+        (
+            "  triage:\n",
+            "  Triage:\n",
+            "crews.yaml:2:3: crews.Triage: name 'Triage' must be lower_snake_case: a letter, then letters, digits or _",
+        ),
     ],
 )
 def test_crew_reference_errors(tmp_path: Path, old: str, new: str, expected: str) -> None:
@@ -131,15 +151,23 @@ def test_crew_reference_errors(tmp_path: Path, old: str, new: str, expected: str
 def test_context_pointing_forward_and_cycles(tmp_path: Path) -> None:
     bad = CREWS.replace("        agent: analyst\n", "        agent: analyst\n        context: [report]\n")
     found = issues_of(write(tmp_path, **{"crews.yaml": bad}))
-    assert "crews.yaml:9:19: crews.triage.steps[0].context[0]: context step 'report' comes later; context may only name earlier steps" in found
-    assert any("context forms a cycle: analyze -> report -> analyze" in f or
-               "context forms a cycle: report -> analyze -> report" in f for f in found)
+    assert (
+        "crews.yaml:9:19: crews.triage.steps[0].context[0]: context step 'report' comes later; context may only name earlier steps"
+        in found
+    )
+    assert any(
+        "context forms a cycle: analyze -> report -> analyze" in f
+        or "context forms a cycle: report -> analyze -> report" in f
+        for f in found
+    )
 
 
 def test_unknown_tool_and_model(tmp_path: Path) -> None:
     bad = AGENTS.replace("    tools: [search_logs]\n", "    tools: [search_logs, rm_rf]\n    model: gpt5\n")
     found = issues_of(write(tmp_path, **{"agents.yaml": bad}))
-    assert any(f.startswith("agents.yaml:6:26: agents.analyst.tools[1]: unknown tool 'rm_rf' (known tools: ") for f in found)
+    assert any(
+        f.startswith("agents.yaml:6:26: agents.analyst.tools[1]: unknown tool 'rm_rf' (known tools: ") for f in found
+    )
     assert "agents.yaml:7:12: agents.analyst.model: unknown model profile 'gpt5' (known: offline)" in found
 
 
@@ -176,7 +204,10 @@ def test_model_profile_errors(tmp_path: Path) -> None:
         """)
     found = issues_of(write(tmp_path, **{"models.yaml": models}))
     assert "models.yaml:2:12: models.default: unknown model profile 'missing' (known: offline)" in found
-    assert any(f.startswith("models.yaml:4:5: models.profiles.local: api_key_env must be an environment variable name") for f in found)
+    assert any(
+        f.startswith("models.yaml:4:5: models.profiles.local: api_key_env must be an environment variable name")
+        for f in found
+    )
 
 
 def test_non_mapping_file_and_unknown_section(tmp_path: Path) -> None:
@@ -187,7 +218,8 @@ def test_non_mapping_file_and_unknown_section(tmp_path: Path) -> None:
 
 def test_all_errors_reported_at_once(tmp_path: Path) -> None:
     agents = AGENTS.replace("    backstory: Clear\n", "    backstory: Clear\n    colour: red\n").replace(
-        "[search_logs]", "[nope]")
+        "[search_logs]", "[nope]"
+    )
     crews = CREWS.replace("agent: writer", "agent: nobody").replace("{logs}", "{where}")
     found = issues_of(write(tmp_path, **{"agents.yaml": agents, "crews.yaml": crews}))
     assert len(found) == 4

@@ -28,8 +28,9 @@ def _admin(sql: str) -> None:
     """Run one statement on the PostgreSQL admin database, from a thread with its own loop."""
 
     async def run() -> None:
-        conn = await asyncpg.connect(make_url(PG_ADMIN_URL).set(drivername="postgresql").render_as_string(False),
-                                     timeout=5)
+        conn = await asyncpg.connect(
+            make_url(PG_ADMIN_URL).set(drivername="postgresql").render_as_string(False), timeout=5
+        )
         try:
             await conn.execute(sql)
         finally:

@@ -139,8 +139,12 @@ def test_two_watchers_and_the_firehose_see_the_same_events(gateway: Gateway) -> 
 def test_sse_stream_honours_last_event_id(gateway: Gateway) -> None:
     task_id = submit(gateway, "slow", {"topic": "sse"}).json()["id"]
     wait_for(lambda: all_events(gateway, task_id)[-1]["type"] == "task.completed", timeout=60)
-    with httpx.stream("GET", f"{gateway.url}/v1/tasks/{task_id}/events",
-                      headers={"Accept": "text/event-stream", "Last-Event-ID": "3"}, timeout=30) as response:
+    with httpx.stream(
+        "GET",
+        f"{gateway.url}/v1/tasks/{task_id}/events",
+        headers={"Accept": "text/event-stream", "Last-Event-ID": "3"},
+        timeout=30,
+    ) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         body = "".join(response.iter_text())
     frames = [f for f in body.split("\n\n") if f.startswith("id: ")]
@@ -188,12 +192,15 @@ def test_retry_makes_a_new_task_with_the_same_inputs(gateway: Gateway) -> None:
     assert new["id"] != task_id
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"inputs": {}}, "crew"),
-    ({"crew": "Bad Name!"}, "crew"),
-    ({"crew": "slow", "inputs": "text"}, "inputs"),
-    ({"crew": "slow", "inputs": {}, "extra": 1}, "extra"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"inputs": {}}, "crew"),
+        ({"crew": "Bad Name!"}, "crew"),
+        ({"crew": "slow", "inputs": "text"}, "inputs"),
+        ({"crew": "slow", "inputs": {}, "extra": 1}, "extra"),
+    ],
+)
 def test_malformed_requests_get_422_naming_the_field(gateway: Gateway, body: dict, field: str) -> None:
     with gateway.client() as c:
         before = c.get("/v1/tasks", params={"limit": 200}).json()["data"]

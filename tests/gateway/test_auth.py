@@ -16,8 +16,9 @@ from tests.support.gateway import Gateway, write_configs
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory, incident: dict) -> Iterator[Gateway]:
     work: Path = tmp_path_factory.mktemp("auth")
-    gw = Gateway(work, config_dir=write_configs(work / "configs"), roots=incident["root"],
-                 api_keys="alpha-key,beta-key").start()
+    gw = Gateway(
+        work, config_dir=write_configs(work / "configs"), roots=incident["root"], api_keys="alpha-key,beta-key"
+    ).start()
     yield gw
     gw.stop()
 

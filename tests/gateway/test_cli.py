@@ -18,15 +18,33 @@ def crewgate(*args: str, roots: Path | None = None, timeout: float = 180) -> sub
     env = dict(os.environ)
     if roots is not None:
         env["CREWGATE_ALLOWED_ROOTS"] = str(roots)
-    return subprocess.run([sys.executable, "-m", "gateway.cli", *args], capture_output=True, text=True,
-                          cwd=PROJECT, env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+        env=env,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
 def triage(incident: dict) -> dict[str, Any]:
     d = incident["dir"]
-    proc = crewgate("run", "incident_triage", "--json", "-i", "service=checkout", "-i", f"logs={d / 'logs'}",
-                    "-i", f"repo={d / 'repo'}", "-i", f"runbooks={d / 'runbooks'}", roots=incident["root"])
+    proc = crewgate(
+        "run",
+        "incident_triage",
+        "--json",
+        "-i",
+        "service=checkout",
+        "-i",
+        f"logs={d / 'logs'}",
+        "-i",
+        f"repo={d / 'repo'}",
+        "-i",
+        f"runbooks={d / 'runbooks'}",
+        roots=incident["root"],
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {"out": json.loads(proc.stdout), "expected": incident["expected"], "proc": proc}
 
@@ -62,11 +80,16 @@ def test_events_follow_the_public_contract(triage: dict[str, Any]) -> None:
     assert types[:3] == ["task.queued", "task.started", "step.started"]
     assert types[-1] == "task.completed"
     steps = [(e["step"], e["agent"]) for e in events if e["type"] == "step.started"]
-    assert steps == [("analyze_logs", "log_analyst"), ("investigate_code", "code_investigator"),
-                     ("write_report", "triage_lead")]
+    assert steps == [
+        ("analyze_logs", "log_analyst"),
+        ("investigate_code", "code_investigator"),
+        ("write_report", "triage_lead"),
+    ]
     tools = [e["data"]["tool"] for e in events if e["type"] == "tool.finished"]
     assert all(e["data"]["summary"] for e in events if e["type"] == "tool.finished")
-    assert {"error_signatures", "error_timeline", "map_stack_frames", "suspect_commits", "search_runbooks"} <= set(tools)
+    assert {"error_signatures", "error_timeline", "map_stack_frames", "suspect_commits", "search_runbooks"} <= set(
+        tools
+    )
     # every tool call is attributed to the agent and step that made it
     for e in events:
         if e["type"].startswith("tool."):
@@ -78,8 +101,21 @@ def test_events_follow_the_public_contract(triage: dict[str, Any]) -> None:
 
 def test_same_inputs_same_report(triage: dict[str, Any], incident: dict) -> None:
     d = incident["dir"]
-    proc = crewgate("run", "incident_triage", "--json", "-q", "-i", "service=checkout", "-i", f"logs={d / 'logs'}",
-                    "-i", f"repo={d / 'repo'}", "-i", f"runbooks={d / 'runbooks'}", roots=incident["root"])
+    proc = crewgate(
+        "run",
+        "incident_triage",
+        "--json",
+        "-q",
+        "-i",
+        "service=checkout",
+        "-i",
+        f"logs={d / 'logs'}",
+        "-i",
+        f"repo={d / 'repo'}",
+        "-i",
+        f"runbooks={d / 'runbooks'}",
+        roots=incident["root"],
+    )
     assert json.loads(proc.stdout)["result"] == triage["out"]["result"]
 
 
@@ -91,11 +127,26 @@ def test_unknown_crew_is_bad_input() -> None:
 
 
 def test_bad_inputs_are_named_and_nothing_runs(incident: dict) -> None:
-    proc = crewgate("run", "incident_triage", "--json", "-i", "logs=/etc", "-i", "since=last tuesday",
-                    "-i", "colour=red", roots=incident["root"])
+    proc = crewgate(
+        "run",
+        "incident_triage",
+        "--json",
+        "-i",
+        "logs=/etc",
+        "-i",
+        "since=last tuesday",
+        "-i",
+        "colour=red",
+        roots=incident["root"],
+    )
     assert proc.returncode == 2
-    for needle in ("inputs.service: required", "inputs.repo: required", "inputs.logs: '/etc' is outside the allowed roots",
-                   "inputs.since: expected an ISO-8601 timestamp", "inputs.colour: unknown input"):
+    for needle in (
+        "inputs.service: required",
+        "inputs.repo: required",
+        "inputs.logs: '/etc' is outside the allowed roots",
+        "inputs.since: expected an ISO-8601 timestamp",
+        "inputs.colour: unknown input",
+    ):
         assert needle in proc.stderr
     assert proc.stdout == ""
 
@@ -117,9 +168,11 @@ def test_validate_lists_problems_and_exits_1(tmp_path: Path) -> None:
 
 
 def test_validate_does_not_import_crewai() -> None:
-    code = ("import sys\nfrom typer.testing import CliRunner\nfrom gateway.cli import app\n"
-            "r = CliRunner().invoke(app, ['validate'])\nassert r.exit_code == 0, r.output\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('crewai', 'litellm', 'openai')))")
+    code = (
+        "import sys\nfrom typer.testing import CliRunner\nfrom gateway.cli import app\n"
+        "r = CliRunner().invoke(app, ['validate'])\nassert r.exit_code == 0, r.output\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('crewai', 'litellm', 'openai')))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"

@@ -23,8 +23,7 @@ def fuzz_gateway(tmp_path_factory: pytest.TempPathFactory, incident: dict) -> It
 
 def _fuzz(operation: Any, calls: dict[str, int]) -> Any:
     @given(case=operation.as_strategy())
-    @settings(max_examples=25, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(max_examples=25, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
     def check(case: schemathesis.Case) -> None:
         case.call_and_validate(checks=[not_a_server_error], timeout=30)
         calls[operation.label] = calls.get(operation.label, 0) + 1

@@ -61,8 +61,7 @@ def test_kill_9_mid_task_loses_nothing(tmp_path: Path, incident: dict, scripted:
         gw.stop()
 
 
-def test_broken_edit_is_refused_and_the_run_completes(tmp_path: Path, incident: dict,
-                                                      scripted: ScriptedServer) -> None:
+def test_broken_edit_is_refused_and_the_run_completes(tmp_path: Path, incident: dict, scripted: ScriptedServer) -> None:
     configs = write_configs(tmp_path / "configs", scripted_base_url=scripted.base_url)
     gw = Gateway(tmp_path, config_dir=configs, roots=incident["root"]).start()
     try:
@@ -75,8 +74,7 @@ def test_broken_edit_is_refused_and_the_run_completes(tmp_path: Path, incident: 
         agents = configs / "agents.yaml"
         good = agents.read_text()
         agents.write_text(good.replace("    max_iter: 8\n", "    max_iter: 8\n    tools: [oops\n"))
-        status = wait_for(lambda: (s := gw.client().get("/v1/configs/status").json())["last_refused"] and s,
-                          timeout=30)
+        status = wait_for(lambda: (s := gw.client().get("/v1/configs/status").json())["last_refused"] and s, timeout=30)
         [error] = status["last_refused"]["errors"]
         assert error["file"].endswith("agents.yaml")
         assert error["line"] >= 14 and "YAML syntax error" in error["message"]
@@ -90,8 +88,9 @@ def test_broken_edit_is_refused_and_the_run_completes(tmp_path: Path, incident: 
         assert finished["status"] == "completed"
 
         agents.write_text(good.replace("Incident triage lead", "Incident commander"))
-        v2 = wait_for(lambda: (v := gw.client().get("/v1/configs/status").json()["active_version"]) != v1 and v,
-                      timeout=30)
+        v2 = wait_for(
+            lambda: (v := gw.client().get("/v1/configs/status").json()["active_version"]) != v1 and v, timeout=30
+        )
         with gw.client() as c:
             later = c.post("/v1/tasks", json={"crew": "slow", "inputs": {"topic": "later"}}).json()
             lead = [a for a in c.get("/v1/agents").json() if a["name"] == "triage_lead"][0]
@@ -107,8 +106,13 @@ def test_logs_are_json_with_the_task_id_on_every_line_of_its_work(tmp_path: Path
     try:
         d = incident["dir"]
         with gw.client() as c:
-            task_id = c.post("/v1/tasks", json={"crew": "incident_triage", "inputs": {
-                "service": "checkout", "logs": str(d / "logs"), "repo": str(d / "repo")}}).json()["id"]
+            task_id = c.post(
+                "/v1/tasks",
+                json={
+                    "crew": "incident_triage",
+                    "inputs": {"service": "checkout", "logs": str(d / "logs"), "repo": str(d / "repo")},
+                },
+            ).json()["id"]
         wait_for(lambda: task(gw, task_id)["status"] == "completed", timeout=90)
         time.sleep(0.2)
     finally:
@@ -121,8 +125,9 @@ def test_logs_are_json_with_the_task_id_on_every_line_of_its_work(tmp_path: Path
     assert any("POST /v1/tasks" in entry["event"] for entry in access)
 
 
-def test_graceful_stop_interrupts_running_tasks_instead_of_cancelling(tmp_path: Path, incident: dict,
-                                                                       scripted: ScriptedServer) -> None:
+def test_graceful_stop_interrupts_running_tasks_instead_of_cancelling(
+    tmp_path: Path, incident: dict, scripted: ScriptedServer
+) -> None:
     configs = write_configs(tmp_path / "configs", scripted_base_url=scripted.base_url)
     gw = Gateway(tmp_path, config_dir=configs, roots=incident["root"]).start()
     try:
@@ -139,8 +144,9 @@ def test_graceful_stop_interrupts_running_tasks_instead_of_cancelling(tmp_path: 
         gw.stop()
 
 
-def test_a_task_past_its_time_limit_fails_with_timeout(tmp_path: Path, incident: dict,
-                                                       scripted: ScriptedServer) -> None:
+def test_a_task_past_its_time_limit_fails_with_timeout(
+    tmp_path: Path, incident: dict, scripted: ScriptedServer
+) -> None:
     configs = write_configs(tmp_path / "configs", scripted_base_url=scripted.base_url)
     gw = Gateway(tmp_path, config_dir=configs, roots=incident["root"], task_timeout_s=1).start()
     try:
@@ -163,15 +169,27 @@ def test_an_accept_only_replica_streams_a_task_another_process_runs(tmp_path: Pa
     shared = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
     (tmp_path / "front").mkdir()
     (tmp_path / "back").mkdir()
-    front = Gateway(tmp_path / "front", config_dir=configs, roots=incident["root"], database_url=shared,
-                    run_tasks="false", poll_interval_s=0.2).start()
-    back = Gateway(tmp_path / "back", config_dir=configs, roots=incident["root"], database_url=shared,
-                   poll_interval_s=0.2).start()
+    front = Gateway(
+        tmp_path / "front",
+        config_dir=configs,
+        roots=incident["root"],
+        database_url=shared,
+        run_tasks="false",
+        poll_interval_s=0.2,
+    ).start()
+    back = Gateway(
+        tmp_path / "back", config_dir=configs, roots=incident["root"], database_url=shared, poll_interval_s=0.2
+    ).start()
     try:
         d = incident["dir"]
         with front.client() as c:
-            task_id = c.post("/v1/tasks", json={"crew": "incident_triage", "inputs": {
-                "service": "checkout", "logs": str(d / "logs"), "repo": str(d / "repo")}}).json()["id"]
+            task_id = c.post(
+                "/v1/tasks",
+                json={
+                    "crew": "incident_triage",
+                    "inputs": {"service": "checkout", "logs": str(d / "logs"), "repo": str(d / "repo")},
+                },
+            ).json()["id"]
         frames = []
         with connect(f"{front.ws_url}/v1/tasks/{task_id}/events", open_timeout=10) as ws:
             for message in ws:
@@ -180,8 +198,7 @@ def test_an_accept_only_replica_streams_a_task_another_process_runs(tmp_path: Pa
         assert [f["seq"] for f in frames] == list(range(1, len(frames) + 1))
         assert task(front, task_id)["status"] == "completed"
         ran_here = [line for line in back.logs().splitlines() if task_id in line and "task started" in line]
-        assert ran_here and task_id not in "".join(
-            line for line in front.logs().splitlines() if "task started" in line)
+        assert ran_here and task_id not in "".join(line for line in front.logs().splitlines() if "task started" in line)
     finally:
         front.stop()
         back.stop()

@@ -77,8 +77,10 @@ async def test_sqlite_file_is_created_in_wal_mode_with_foreign_keys(tmp_path: Pa
     try:
         await store.migrate()
         async with store.engine.connect() as conn:
-            pragmas = {p: (await conn.execute(text(f"PRAGMA {p}"))).scalar()
-                       for p in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")}
+            pragmas = {
+                p: (await conn.execute(text(f"PRAGMA {p}"))).scalar()
+                for p in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+            }
         assert pragmas == {"journal_mode": "wal", "synchronous": 1, "foreign_keys": 1, "busy_timeout": 5000}
         assert path.is_file()
     finally:
@@ -135,22 +137,27 @@ async def test_list_tasks_newest_first_with_filters_and_keyset_paging(store: Sql
     assert [t.id for t in await store.list_tasks(crew="triage")] == [made[5].id, made[3].id, made[1].id]
     assert [t.id for t in await store.list_tasks(status=TaskStatus.running)] == [made[4].id, made[1].id]
     assert [t.id for t in await store.list_tasks(status=TaskStatus.queued, crew="review")] == [
-        made[6].id, made[2].id, made[0].id]
+        made[6].id,
+        made[2].id,
+        made[0].id,
+    ]
 
     pages, before = [], None
     while page := await store.list_tasks(limit=3, before_num=before):
         pages.append([t.id for t in page])
         before = page[-1].num
-    assert pages == [[t.id for t in reversed(made)][i:i + 3] for i in (0, 3, 6)]
+    assert pages == [[t.id for t in reversed(made)][i : i + 3] for i in (0, 3, 6)]
 
     assert [t.id for t in await store.tasks_with_status(TaskStatus.queued)] == [
-        made[i].id for i in (0, 2, 3, 5, 6)]  # oldest first
+        made[i].id for i in (0, 2, 3, 5, 6)
+    ]  # oldest first
 
 
 async def test_same_idempotency_key_and_body_returns_the_same_task(store: SqlStore):
     first, created = await store.create_task("triage", {"a": 1}, "cfg-1", idempotency_key="k-1", request_hash="h1")
-    again, created_again = await store.create_task("triage", {"a": 1}, "cfg-1", idempotency_key="k-1",
-                                                   request_hash="h1")
+    again, created_again = await store.create_task(
+        "triage", {"a": 1}, "cfg-1", idempotency_key="k-1", request_hash="h1"
+    )
     assert (created, created_again) == (True, False)
     assert again == first
     assert len(await store.list_tasks()) == 1
@@ -168,9 +175,9 @@ async def test_same_idempotency_key_with_another_body_is_a_conflict(store: SqlSt
 
 
 async def test_concurrent_creates_with_one_key_make_one_task(store: SqlStore):
-    results = await asyncio.gather(*(
-        store.create_task("triage", {"a": 1}, "cfg-1", idempotency_key="same", request_hash="h") for _ in range(12)
-    ))
+    results = await asyncio.gather(
+        *(store.create_task("triage", {"a": 1}, "cfg-1", idempotency_key="same", request_hash="h") for _ in range(12))
+    )
     assert len({task.id for task, _ in results}) == 1
     assert sum(created for _, created in results) == 1
     assert len(await store.list_tasks()) == 1
@@ -193,13 +200,21 @@ async def test_finish_task_sets_the_outcome_and_its_event_once(store: SqlStore):
     task = await new_task(store)
     await store.claim_task(task.id)
     await store.append(task.id, [log(1)])
-    done = await store.finish_task(task.id, TaskStatus.completed, completed(), result="# Report\nroot cause ✓",
-                                   usage={"prompt_tokens": 10, "completion_tokens": 5})
+    done = await store.finish_task(
+        task.id,
+        TaskStatus.completed,
+        completed(),
+        result="# Report\nroot cause ✓",
+        usage={"prompt_tokens": 10, "completion_tokens": 5},
+    )
     assert (done.seq, done.type) == (3, "task.completed")
     finished = await store.get_task(task.id)
     assert finished.status == TaskStatus.completed
     assert (finished.result, finished.usage, finished.last_seq) == (
-        "# Report\nroot cause ✓", {"prompt_tokens": 10, "completion_tokens": 5}, 3)
+        "# Report\nroot cause ✓",
+        {"prompt_tokens": 10, "completion_tokens": 5},
+        3,
+    )
     assert_utc(finished.finished_at, datetime.now(UTC))
 
     again = await store.finish_task(task.id, TaskStatus.failed, EventInput("task.failed"), error_code="x", error="y")
@@ -216,11 +231,21 @@ async def test_failed_task_keeps_its_error_and_bad_finishes_are_refused(store: S
         await store.finish_task(task.id, TaskStatus.failed, completed())
     assert (await store.get_task(task.id)).status == TaskStatus.queued
 
-    ev = await store.finish_task(task.id, TaskStatus.failed, EventInput("task.failed", data={"code": "timeout"}),
-                                 error_code="timeout", error="model timed out after 900 s")
+    ev = await store.finish_task(
+        task.id,
+        TaskStatus.failed,
+        EventInput("task.failed", data={"code": "timeout"}),
+        error_code="timeout",
+        error="model timed out after 900 s",
+    )
     failed = await store.get_task(task.id)
     assert (failed.status, failed.error_code, failed.error, failed.result, failed.usage) == (
-        TaskStatus.failed, "timeout", "model timed out after 900 s", None, None)
+        TaskStatus.failed,
+        "timeout",
+        "model timed out after 900 s",
+        None,
+        None,
+    )
     assert ev.data == {"code": "timeout"}
     assert await store.finish_task(str(uuid.uuid4()), TaskStatus.completed, completed()) is None
 
@@ -232,7 +257,9 @@ async def test_cancel_queued_running_terminal_and_unknown(store: SqlStore):
     assert_utc(cancelled.finished_at, datetime.now(UTC))
     events = await store.events_for_task(queued.id)
     assert [(e.seq, e.type, e.data) for e in events] == [
-        (1, "task.queued", events[0].data), (2, "task.cancelled", {"reason": "user asked"})]
+        (1, "task.queued", events[0].data),
+        (2, "task.cancelled", {"reason": "user asked"}),
+    ]
     with pytest.raises(ValueError):  # nothing follows a terminal event
         await store.append(queued.id, [log()])
     assert await store.claim_task(queued.id) is None  # and no runner picks it up
@@ -261,8 +288,12 @@ async def test_append_numbers_a_batch_in_order_and_round_trips_data(store: SqlSt
     task = await new_task(store)
     batch = [
         EventInput("step.started", agent="log_analyst", step="analyze_logs", data={"step": "analyze_logs"}),
-        EventInput("tool.finished", agent="log_analyst", step="analyze_logs",
-                   data={"tool": "grep", "output": "ERROR \u00e9\u4e2d\U0001f525 \x00 binary", "lines": [1, 2]}),
+        EventInput(
+            "tool.finished",
+            agent="log_analyst",
+            step="analyze_logs",
+            data={"tool": "grep", "output": "ERROR \u00e9\u4e2d\U0001f525 \x00 binary", "lines": [1, 2]},
+        ),
         EventInput("agent.log"),
     ]
     stored = await store.append(task.id, batch)
@@ -304,8 +335,13 @@ async def test_appends_written_together_fail_alone(store: SqlStore):
     # be written (ended or unknown task) must not take the others down with it
     ended, a, b = await new_task(store), await new_task(store), await new_task(store)
     await store.finish_task(ended.id, TaskStatus.completed, completed())
-    calls = [store.append(a.id, [log(0)]), store.append(ended.id, [log(1)]), store.append(b.id, [log(2), log(3)]),
-             store.append(str(uuid.uuid4()), [log(4)]), store.append(a.id, [log(5)])]
+    calls = [
+        store.append(a.id, [log(0)]),
+        store.append(ended.id, [log(1)]),
+        store.append(b.id, [log(2), log(3)]),
+        store.append(str(uuid.uuid4()), [log(4)]),
+        store.append(a.id, [log(5)]),
+    ]
     results = await asyncio.gather(*calls, return_exceptions=True)
     assert [type(r).__name__ for r in results] == ["list", "ValueError", "list", "ValueError", "list"]
     assert "completed" in str(results[1]) and "no task" in str(results[3])
@@ -353,19 +389,24 @@ async def test_concurrent_appenders_on_many_tasks_and_a_live_firehose_reader(sto
 async def _slow_down_inserts_marked_slow(store: SqlStore, *others: SqlStore) -> None:
     """Make inserting an event whose data has "slow": seconds take that long, inside the insert."""
     if store.dialect == "sqlite":
+
         def add_sleep(dbapi_connection, _record) -> None:
             dbapi_connection.run_async(lambda conn: conn.create_function("test_sleep", 1, time.sleep))
 
         for s in (store, *others):  # every connection to the file needs the trigger's function
             event.listen(s.engine.sync_engine, "connect", add_sleep)
             await s.engine.dispose()  # new connections get it
-        ddl = ["CREATE TRIGGER test_slow BEFORE INSERT ON events WHEN json_extract(NEW.data, '$.slow') IS NOT NULL "
-               "BEGIN SELECT test_sleep(json_extract(NEW.data, '$.slow')); END"]
+        ddl = [
+            "CREATE TRIGGER test_slow BEFORE INSERT ON events WHEN json_extract(NEW.data, '$.slow') IS NOT NULL "
+            "BEGIN SELECT test_sleep(json_extract(NEW.data, '$.slow')); END"
+        ]
     else:
-        ddl = ["CREATE OR REPLACE FUNCTION test_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-               "IF (NEW.data->>'slow') IS NOT NULL THEN PERFORM pg_sleep((NEW.data->>'slow')::float); END IF; "
-               "RETURN NEW; END $$",
-               "CREATE TRIGGER test_slow BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_slow()"]
+        ddl = [
+            "CREATE OR REPLACE FUNCTION test_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF (NEW.data->>'slow') IS NOT NULL THEN PERFORM pg_sleep((NEW.data->>'slow')::float); END IF; "
+            "RETURN NEW; END $$",
+            "CREATE TRIGGER test_slow BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_slow()",
+        ]
     async with store.engine.begin() as conn:
         for statement in ddl:
             await conn.exec_driver_sql(statement)
@@ -397,7 +438,9 @@ async def test_a_slow_append_is_not_overtaken_under_a_firehose_cursor(store: Sql
     finally:
         await other.close()
         async with store.engine.begin() as conn:
-            await conn.exec_driver_sql("DROP TRIGGER IF EXISTS test_slow" + (" ON events" if store.dialect == "postgresql" else ""))
+            await conn.exec_driver_sql(
+                "DROP TRIGGER IF EXISTS test_slow" + (" ON events" if store.dialect == "postgresql" else "")
+            )
 
 
 async def test_concurrent_appenders_on_one_task_get_gap_free_seqs(store: SqlStore):
@@ -443,16 +486,27 @@ async def test_event_reads_page_and_filter(store: SqlStore):
 
     assert {e.task_id for e in await store.events_after(start, crews=["review"])} == {b.id}
     assert [e.type for e in await store.events_after(start, types=["task.queued", "task.completed"])] == [
-        "task.queued", "task.queued", "task.completed"]
-    assert [e.type for e in await store.events_after(start, crews=["triage"], types=["task.queued"])] == [
-        "task.queued"]
+        "task.queued",
+        "task.queued",
+        "task.completed",
+    ]
+    assert [e.type for e in await store.events_after(start, crews=["triage"], types=["task.queued"])] == ["task.queued"]
     assert len(await store.events_after(start, crews=[], types=[])) == len(everything)
 
 
 async def test_event_wire_form_matches_the_v1_contract(store: SqlStore):
     task = await new_task(store)
-    (ev,) = await store.append(task.id, [EventInput("tool.finished", agent="log_analyst", step="analyze_logs",
-                                                    data={"tool": "error_signatures", "duration_ms": 41})])
+    (ev,) = await store.append(
+        task.id,
+        [
+            EventInput(
+                "tool.finished",
+                agent="log_analyst",
+                step="analyze_logs",
+                data={"tool": "error_signatures", "duration_ms": 41},
+            )
+        ],
+    )
     wire = ev.public()
     assert json.loads(json.dumps(wire)) == wire
     assert set(wire) == {"v", "id", "seq", "task_id", "ts", "type", "agent", "step", "data"}
@@ -465,7 +519,9 @@ async def test_event_wire_form_matches_the_v1_contract(store: SqlStore):
 
 async def test_text_with_nul_characters_is_stored_not_rejected(store: SqlStore):
     task = await new_task(store)
-    await store.finish_task(task.id, TaskStatus.failed, EventInput("task.failed"), error_code="tool", error="bad\x00byte")
+    await store.finish_task(
+        task.id, TaskStatus.failed, EventInput("task.failed"), error_code="tool", error="bad\x00byte"
+    )
     assert (await store.get_task(task.id)).error == "bad\ufffdbyte"
 
 

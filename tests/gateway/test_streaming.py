@@ -27,21 +27,30 @@ TOTAL = 3000
 
 @pytest.fixture
 def gateway(tmp_path: Path, incident: dict) -> Iterator[Gateway]:
-    gw = Gateway(tmp_path, config_dir=write_configs(tmp_path / "configs"), roots=incident["root"],
-                 ws_buffer=8, ws_stall_timeout_s=0.5, poll_interval_s=0.2, max_concurrency=16).start()
+    gw = Gateway(
+        tmp_path,
+        config_dir=write_configs(tmp_path / "configs"),
+        roots=incident["root"],
+        ws_buffer=8,
+        ws_stall_timeout_s=0.5,
+        poll_interval_s=0.2,
+        max_concurrency=16,
+    ).start()
     yield gw
     gw.stop()
 
 
 def fill_log(url: str) -> str:
     """A task whose log holds TOTAL large events, written through the real store."""
+
     async def run() -> str:
         store = open_store(url)
         await store.migrate()
         record, _ = await store.create_task("incident_triage", {"service": "lag"}, "test")
         for start in range(1, TOTAL, 200):
-            batch = [EventInput("agent.log", data={"message": BIG, "n": n})
-                     for n in range(start, min(start + 200, TOTAL))]
+            batch = [
+                EventInput("agent.log", data={"message": BIG, "n": n}) for n in range(start, min(start + 200, TOTAL))
+            ]
             await store.append(record.id, batch)
         await store.close()
         return record.id
@@ -103,8 +112,15 @@ class StalledClient:
 
 def test_lagging_watcher_is_dropped_with_1013_and_resumes_losslessly(tmp_path: Path, incident: dict) -> None:
     # this process writes the task's log; the server only streams it
-    gateway = Gateway(tmp_path, config_dir=write_configs(tmp_path / "configs"), roots=incident["root"],
-                      ws_buffer=8, ws_stall_timeout_s=0.5, poll_interval_s=0.2, run_tasks="false").start()
+    gateway = Gateway(
+        tmp_path,
+        config_dir=write_configs(tmp_path / "configs"),
+        roots=incident["root"],
+        ws_buffer=8,
+        ws_stall_timeout_s=0.5,
+        poll_interval_s=0.2,
+        run_tasks="false",
+    ).start()
     try:
         _lagging(gateway)
     finally:
@@ -134,9 +150,21 @@ def test_sixteen_concurrent_tasks_keep_their_events_apart(gateway: Gateway, inci
     d = incident["dir"]
     services = [f"svc{i:02d}" for i in range(16)]
     with gateway.client() as c:
-        ids = {s: c.post("/v1/tasks", json={"crew": "incident_triage", "inputs": {
-            "service": s, "logs": str(d / "logs"), "repo": str(d / "repo"), "runbooks": str(d / "runbooks")}}
-        ).json()["id"] for s in services}
+        ids = {
+            s: c.post(
+                "/v1/tasks",
+                json={
+                    "crew": "incident_triage",
+                    "inputs": {
+                        "service": s,
+                        "logs": str(d / "logs"),
+                        "repo": str(d / "repo"),
+                        "runbooks": str(d / "runbooks"),
+                    },
+                },
+            ).json()["id"]
+            for s in services
+        }
     running_peak = [0]
 
     def sample() -> None:
@@ -151,8 +179,11 @@ def test_sixteen_concurrent_tasks_keep_their_events_apart(gateway: Gateway, inci
     sampler = threading.Thread(target=sample)
     sampler.start()
     with gateway.client() as c:
-        wait_for(lambda: all(c.get(f"/v1/tasks/{t}").json()["status"] == "completed" for t in ids.values()),
-                 timeout=240, interval=0.5)
+        wait_for(
+            lambda: all(c.get(f"/v1/tasks/{t}").json()["status"] == "completed" for t in ids.values()),
+            timeout=240,
+            interval=0.5,
+        )
         logs = {s: c.get(f"/v1/tasks/{t}/events", params={"limit": 1000}).json()["data"] for s, t in ids.items()}
         results = {s: c.get(f"/v1/tasks/{t}").json()["result"] for s, t in ids.items()}
     sampler.join(timeout=30)
@@ -177,8 +208,17 @@ def test_event_tail_answers_only_when_it_can_vouch_for_contiguity() -> None:
     from gateway.store import StoredEvent
 
     def ev(seq: int, task: str = "t") -> StoredEvent:
-        return StoredEvent(id=seq, seq=seq, task_id=task, crew="c", ts=datetime.now(UTC), type="agent.log",
-                           agent=None, step=None, data={})
+        return StoredEvent(
+            id=seq,
+            seq=seq,
+            task_id=task,
+            crew="c",
+            ts=datetime.now(UTC),
+            type="agent.log",
+            agent=None,
+            step=None,
+            data={},
+        )
 
     tail = EventTail(per_task=3, tasks=2)
     assert tail.after("t", 0) is None  # nothing known: read the log

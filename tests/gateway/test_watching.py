@@ -58,8 +58,9 @@ async def running_task_with_watchers(store: SqlStore, log: EventLog) -> tuple[st
     return record.id, seen, watchers
 
 
-async def test_idle_watchers_share_one_read_per_poll_and_see_another_process_write(store: SqlStore,
-                                                                                  store_url: str) -> None:
+async def test_idle_watchers_share_one_read_per_poll_and_see_another_process_write(
+    store: SqlStore, store_url: str
+) -> None:
     other = open_store(store_url)
     log = EventLog(store)
     task_id, seen, watchers = await running_task_with_watchers(store, log)
@@ -113,7 +114,8 @@ async def test_a_watcher_joining_after_the_end_gets_the_log_and_stops(store: Sql
 
 @pytest.mark.parametrize("types", [None, ["task.completed"]])
 async def test_the_firehose_sees_another_process_write_and_a_filter_does_not_spin(
-        store: SqlStore, store_url: str, types: list[str] | None) -> None:
+    store: SqlStore, store_url: str, types: list[str] | None
+) -> None:
     other = open_store(store_url)
     log = EventLog(store)
     got: list[tuple[str, str]] = []

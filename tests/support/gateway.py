@@ -60,7 +60,8 @@ def write_configs(target: Path, *, scripted_base_url: str | None = None, slow_st
         steps = "\n".join(
             f"      - name: part_{i}\n        agent: slow_writer\n"
             f"        description: Write part {i} about {{topic}}\n        expected_output: Part {i}"
-            for i in range(1, slow_steps + 1))
+            for i in range(1, slow_steps + 1)
+        )
         (target / "slow.yaml").write_text(SLOW_CREW.format(steps=steps, base_url=scripted_base_url))
     return target
 
@@ -73,13 +74,15 @@ class Gateway:
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         self.env = dict(os.environ)
-        self.env.update({
-            "CREWGATE_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'crewgate.db'}",
-            "CREWGATE_CONFIG_DIR": str(config_dir),
-            "CREWGATE_ALLOWED_ROOTS": str(roots),
-            "CREWGATE_LOG_FORMAT": "json",
-            "SCRIPTED_KEY": "test-key",
-        })
+        self.env.update(
+            {
+                "CREWGATE_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'crewgate.db'}",
+                "CREWGATE_CONFIG_DIR": str(config_dir),
+                "CREWGATE_ALLOWED_ROOTS": str(roots),
+                "CREWGATE_LOG_FORMAT": "json",
+                "SCRIPTED_KEY": "test-key",
+            }
+        )
         self.env.update({f"CREWGATE_{k.upper()}": str(v) for k, v in settings.items()})
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "gateway.log"
@@ -88,7 +91,11 @@ class Gateway:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=PROJECT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            cwd=PROJECT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

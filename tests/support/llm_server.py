@@ -74,8 +74,11 @@ class ScriptedModel:
         finish = "stop"
         if "tool_calls" in item:
             message["tool_calls"] = [
-                {"id": f"call_{len(self.requests)}_{i}", "type": "function",
-                 "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])}}
+                {
+                    "id": f"call_{len(self.requests)}_{i}",
+                    "type": "function",
+                    "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])},
+                }
                 for i, c in enumerate(item["tool_calls"])
             ]
             finish = "tool_calls"
@@ -87,8 +90,7 @@ class ScriptedModel:
             "created": int(time.time()),
             "model": body.get("model", "scripted"),
             "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                      "total_tokens": prompt + completion},
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
         }
         if body.get("stream"):
             return StreamingResponse(_sse(payload), media_type="text/event-stream")
@@ -100,14 +102,16 @@ async def _sse(payload: dict[str, Any]) -> Any:
     base = {k: payload[k] for k in ("id", "object", "created", "model")} | {"object": "chat.completion.chunk"}
     content = message.get("content") or ""
     for i in range(0, len(content), 8):
-        chunk = base | {"choices": [{"index": 0, "delta": {"content": content[i:i + 8]}, "finish_reason": None}]}
+        chunk = base | {"choices": [{"index": 0, "delta": {"content": content[i : i + 8]}, "finish_reason": None}]}
         yield f"data: {json.dumps(chunk)}\n\n"
     if message.get("tool_calls"):
         calls = [dict(c, index=i) for i, c in enumerate(message["tool_calls"])]
         chunk = base | {"choices": [{"index": 0, "delta": {"tool_calls": calls}, "finish_reason": None}]}
         yield f"data: {json.dumps(chunk)}\n\n"
-    final = base | {"choices": [{"index": 0, "delta": {}, "finish_reason": payload["choices"][0]["finish_reason"]}],
-                    "usage": payload["usage"]}
+    final = base | {
+        "choices": [{"index": 0, "delta": {}, "finish_reason": payload["choices"][0]["finish_reason"]}],
+        "usage": payload["usage"],
+    }
     yield f"data: {json.dumps(final)}\n\n"
     yield "data: [DONE]\n\n"
 
@@ -122,8 +126,9 @@ class ScriptedServer:
         self.port = sock.getsockname()[1]
         sock.close()
         app = Starlette(routes=[Route("/v1/chat/completions", model.completions, methods=["POST"])])
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", lifespan="off"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property

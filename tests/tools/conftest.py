@@ -43,16 +43,16 @@ class CodeGitRepo:
             "GIT_COMMITTER_DATE": date,
         }
 
-    def git(self, *args: str, author: str = "Test Bot",
-            date: str = "2024-01-01T00:00:00+00:00") -> str:
+    def git(self, *args: str, author: str = "Test Bot", date: str = "2024-01-01T00:00:00+00:00") -> str:
         command = [
             "git", "-C", str(self.path),
             "-c", f"user.name={author}", "-c", "user.email=bot@example.com",
             "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main",
             *args,
         ]  # fmt: skip
-        proc = subprocess.run(command, env=self._env(author, date), capture_output=True,
-                              text=True, check=True, timeout=30)
+        proc = subprocess.run(
+            command, env=self._env(author, date), capture_output=True, text=True, check=True, timeout=30
+        )
         return proc.stdout
 
     def write(self, files: dict[str, str | None]) -> None:
@@ -64,8 +64,7 @@ class CodeGitRepo:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(content)
 
-    def commit(self, files: dict[str, str | None], message: str, date: str,
-               author: str = "Test Bot") -> str:
+    def commit(self, files: dict[str, str | None], message: str, date: str, author: str = "Test Bot") -> str:
         """Write ``files`` (None deletes), commit them at ``date``; returns the sha."""
         self.write(files)
         self.git("add", "-A", author=author, date=date)

@@ -27,12 +27,14 @@ def code_shop(code_git_repo):
     """A repo with three commits: init, a fee change, and docs."""
     repo = code_git_repo("shop")
     shas = [
-        repo.commit({"app/pay.py": PAY_V1, "app/util.py": "def fee():\n    return 0\n"},
-                    "Initial import", "2024-05-01T09:00:00+00:00", author="Alice"),
-        repo.commit({"app/pay.py": PAY_V2}, "Charge a 3% fee", "2024-05-02T10:00:00+00:00",
-                    author="Bob"),
-        repo.commit({"README.md": "# Shop\nfee docs\n"}, "Document fees",
-                    "2024-05-03T11:00:00+00:00", author="Alice"),
+        repo.commit(
+            {"app/pay.py": PAY_V1, "app/util.py": "def fee():\n    return 0\n"},
+            "Initial import",
+            "2024-05-01T09:00:00+00:00",
+            author="Alice",
+        ),
+        repo.commit({"app/pay.py": PAY_V2}, "Charge a 3% fee", "2024-05-02T10:00:00+00:00", author="Bob"),
+        repo.commit({"README.md": "# Shop\nfee docs\n"}, "Document fees", "2024-05-03T11:00:00+00:00", author="Alice"),
     ]
     return repo, shas
 
@@ -43,8 +45,7 @@ def _run(code_tool, cls, **kwargs) -> dict:
 
 def test_exports_every_tool_with_its_fixed_name(tmp_path):
     names = [cls(roots=(tmp_path,)).name for cls in CODE_TOOLS]
-    assert names == ["grep_code", "read_code", "map_stack_frames", "git_log", "git_blame",
-                     "suspect_commits"]
+    assert names == ["grep_code", "read_code", "map_stack_frames", "git_log", "git_blame", "suspect_commits"]
 
 
 # --- grep_code ----------------------------------------------------------------
@@ -119,8 +120,7 @@ def test_read_past_end_of_file_is_refused(code_shop, code_tool):
 def test_log_lists_commits_newest_first_with_files(code_shop, code_tool):
     repo, shas = code_shop
     commits = _run(code_tool, GitLogTool, repo=str(repo.path))["data"]["commits"]
-    assert [c["subject"] for c in commits] == ["Document fees", "Charge a 3% fee",
-                                               "Initial import"]
+    assert [c["subject"] for c in commits] == ["Document fees", "Charge a 3% fee", "Initial import"]
     fee = commits[1]
     assert fee["sha"] == shas[1] and fee["short_sha"] == shas[1][:7]
     assert fee["author"] == "Bob"
@@ -132,10 +132,10 @@ def test_log_lists_commits_newest_first_with_files(code_shop, code_tool):
 def test_log_filters_by_path_time_window_and_limit(code_shop, code_tool):
     repo, _ = code_shop
     by_path = _run(code_tool, GitLogTool, repo=str(repo.path), path="app/pay.py")
-    assert [c["subject"] for c in by_path["data"]["commits"]] == ["Charge a 3% fee",
-                                                                   "Initial import"]
-    window = _run(code_tool, GitLogTool, repo=str(repo.path),
-                  since="2024-05-02T00:00:00Z", until="2024-05-02T23:59:59Z")
+    assert [c["subject"] for c in by_path["data"]["commits"]] == ["Charge a 3% fee", "Initial import"]
+    window = _run(
+        code_tool, GitLogTool, repo=str(repo.path), since="2024-05-02T00:00:00Z", until="2024-05-02T23:59:59Z"
+    )
     assert [c["subject"] for c in window["data"]["commits"]] == ["Charge a 3% fee"]
     limited = _run(code_tool, GitLogTool, repo=str(repo.path), limit=1)
     assert len(limited["data"]["commits"]) == 1
@@ -162,8 +162,7 @@ def test_blame_attributes_each_line(code_shop, code_tool):
 
 def test_blame_at_an_older_revision(code_shop, code_tool):
     repo, shas = code_shop
-    result = _run(code_tool, GitBlameTool, repo=str(repo.path), path="app/pay.py", start=2,
-                  end=2, rev=shas[0][:10])
+    result = _run(code_tool, GitBlameTool, repo=str(repo.path), path="app/pay.py", start=2, end=2, rev=shas[0][:10])
     assert result["data"]["lines"][0]["text"] == "    fee = 0"
     assert result["data"]["lines"][0]["author"] == "Alice"
 
@@ -225,8 +224,7 @@ def test_rev_with_shell_characters_is_refused(code_shop, code_tool):
         _run(code_tool, GitBlameTool, repo=str(repo.path), path="app/pay.py", rev="HEAD;id")
 
 
-def test_git_dir_nested_under_a_repo_outside_the_roots_is_not_used(code_git_repo, code_tool,
-                                                                   tmp_path):
+def test_git_dir_nested_under_a_repo_outside_the_roots_is_not_used(code_git_repo, code_tool, tmp_path):
     # The allowed root is a plain subdirectory of a git repo: git must not climb out of it.
     outer = code_git_repo("outer")
     outer.commit({"inner/a.py": "x = 1\n"}, "outer commit", "2024-01-01T00:00:00+00:00")

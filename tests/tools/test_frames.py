@@ -22,11 +22,14 @@ def _by_function(result: dict) -> dict:
 
 def test_python_frames_map_past_a_different_deploy_prefix(code_git_repo, code_tool):
     repo = code_git_repo()
-    repo.commit({
-        "src/app/pay.py": "def charge(cart):\n    total = 0\n    return 100 / total\n",
-        "src/app/web.py": "from app.pay import charge\n\n"
-                          "def handle(cart):\n    return charge(cart)\n",
-    }, "init", DATE)
+    repo.commit(
+        {
+            "src/app/pay.py": "def charge(cart):\n    total = 0\n    return 100 / total\n",
+            "src/app/web.py": "from app.pay import charge\n\ndef handle(cart):\n    return charge(cart)\n",
+        },
+        "init",
+        DATE,
+    )
     trace = (
         "Traceback (most recent call last):\n"
         '  File "/usr/lib/python3.11/site-packages/flask/app.py", line 880, in dispatch\n'
@@ -54,14 +57,16 @@ def test_python_frames_map_past_a_different_deploy_prefix(code_git_repo, code_to
 
 def test_java_caused_by_chain_maps_package_path_and_roots_at_the_cause(code_git_repo, code_tool):
     repo = code_git_repo()
-    service = (
-        "package com.acme.pay;\n\nclass Service {\n  int charge() {\n    return 1 / 0;\n  }\n}\n"
+    service = "package com.acme.pay;\n\nclass Service {\n  int charge() {\n    return 1 / 0;\n  }\n}\n"
+    repo.commit(
+        {
+            "src/main/java/com/acme/pay/Service.java": service,
+            "src/main/java/com/acme/legacy/Service.java": "package com.acme.legacy;\n",
+            "src/main/java/com/acme/web/Controller.java": "\n".join(f"// {n}" for n in range(1, 30)),
+        },
+        "init",
+        DATE,
     )
-    repo.commit({
-        "src/main/java/com/acme/pay/Service.java": service,
-        "src/main/java/com/acme/legacy/Service.java": "package com.acme.legacy;\n",
-        "src/main/java/com/acme/web/Controller.java": "\n".join(f"// {n}" for n in range(1, 30)),
-    }, "init", DATE)
     trace = (
         'Exception in thread "main" java.lang.RuntimeException: charge failed\n'
         "\tat com.acme.web.Controller.handle(Controller.java:20)\n"
@@ -89,11 +94,15 @@ def test_java_caused_by_chain_maps_package_path_and_roots_at_the_cause(code_git_
 
 def test_go_panic_frames_skip_goroot_and_map_gopath_build_paths(code_git_repo, code_tool):
     repo = code_git_repo()
-    repo.commit({
-        "pay/charge.go": "package pay\n\nfunc Charge(items []int) int {\n\treturn items[3]\n}\n",
-        "main.go": "package main\n\nfunc main() {\n\tpay.Charge(nil)\n}\n",
-        "runtime/panic.go": "package runtime // decoy with a stdlib file name\n",
-    }, "init", DATE)
+    repo.commit(
+        {
+            "pay/charge.go": "package pay\n\nfunc Charge(items []int) int {\n\treturn items[3]\n}\n",
+            "main.go": "package main\n\nfunc main() {\n\tpay.Charge(nil)\n}\n",
+            "runtime/panic.go": "package runtime // decoy with a stdlib file name\n",
+        },
+        "init",
+        DATE,
+    )
     trace = (
         "panic: runtime error: index out of range [3] with length 0\n\n"
         "goroutine 1 [running]:\n"
@@ -120,12 +129,15 @@ def test_go_panic_frames_skip_goroot_and_map_gopath_build_paths(code_git_repo, c
 
 def test_node_frames_map_dist_paths_and_skip_node_internals(code_git_repo, code_tool):
     repo = code_git_repo()
-    repo.commit({
-        "server/pay/charge.js": "export function charge(c) {\n  const t = c.total;\n"
-                                "  return t.amount;\n}\n",
-        "server/index.js": "import { charge } from './pay/charge.js';\ncharge({});\n",
-        "server/jobs/sync.mjs": "export class Foo {\n  async bar() {\n    await x();\n  }\n}\n",
-    }, "init", DATE)
+    repo.commit(
+        {
+            "server/pay/charge.js": "export function charge(c) {\n  const t = c.total;\n  return t.amount;\n}\n",
+            "server/index.js": "import { charge } from './pay/charge.js';\ncharge({});\n",
+            "server/jobs/sync.mjs": "export class Foo {\n  async bar() {\n    await x();\n  }\n}\n",
+        },
+        "init",
+        DATE,
+    )
     trace = (
         "TypeError: Cannot read properties of undefined (reading 'amount')\n"
         "    at charge (/app/dist/pay/charge.js:3:12)\n"
@@ -162,11 +174,7 @@ def test_untracked_directory_is_walked_when_not_a_git_repo(tmp_path, code_tool):
     checkout = tmp_path / "export"
     (checkout / "svc").mkdir(parents=True)
     (checkout / "svc" / "job.py").write_text("def run():\n    raise KeyError('id')\n")
-    trace = (
-        "Traceback (most recent call last):\n"
-        '  File "/opt/deploy/svc/job.py", line 2, in run\n'
-        "KeyError: 'id'\n"
-    )
+    trace = "Traceback (most recent call last):\n  File \"/opt/deploy/svc/job.py\", line 2, in run\nKeyError: 'id'\n"
     result = _map(code_tool, checkout, trace)
     assert result["facts"] == {"file": "svc/job.py", "line": 2}
     assert result["data"]["frames"][0]["source"] == "raise KeyError('id')"
@@ -191,11 +199,15 @@ def test_text_without_frames_is_an_error(code_git_repo, code_tool):
 
 def test_chained_python_traceback_roots_at_the_original_error(code_git_repo, code_tool):
     repo = code_git_repo()
-    repo.commit({
-        "app/db.py": "def load(key):\n    return CACHE[key]\n",
-        "app/api.py": "def get(key):\n    try:\n        return load(key)\n"
-                      "    except KeyError as e:\n        raise LookupError(key) from e\n",
-    }, "init", DATE)
+    repo.commit(
+        {
+            "app/db.py": "def load(key):\n    return CACHE[key]\n",
+            "app/api.py": "def get(key):\n    try:\n        return load(key)\n"
+            "    except KeyError as e:\n        raise LookupError(key) from e\n",
+        },
+        "init",
+        DATE,
+    )
     trace = (
         "Traceback (most recent call last):\n"
         '  File "/srv/app/api.py", line 3, in get\n'
@@ -221,7 +233,7 @@ def test_trace_escaped_inside_a_json_log_line_is_parsed(code_git_repo, code_tool
     record = {
         "level": "error",
         "exception": 'Traceback (most recent call last):\n  File "/srv/rel/svc/worker.py", '
-                     "line 2, in run\n    return job['id']\nKeyError: 'id'",
+        "line 2, in run\n    return job['id']\nKeyError: 'id'",
     }
     result = _map(code_tool, repo.path, json.dumps(record))
     assert result["facts"] == {"file": "svc/worker.py", "line": 2}

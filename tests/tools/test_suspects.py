@@ -21,8 +21,9 @@ TRACE = (
 )
 
 
-def _pricing(line12: str = "    return subtotal", line14: str = "    # rounding",
-             line28: str = '    log.info("tax applied")') -> str:
+def _pricing(
+    line12: str = "    return subtotal", line14: str = "    # rounding", line28: str = '    log.info("tax applied")'
+) -> str:
     lines = [f"# pricing helper {n}" for n in range(1, 31)]
     lines[9] = "def price(cart):"
     lines[10] = "    subtotal = sum(cart)"
@@ -42,17 +43,26 @@ def _history(code_git_repo, *, decoy: dict, decoy_date: str, culprit_date: str):
     shas = {}
     shas["old"] = repo.commit(
         {"src/shop/pricing.py": _pricing(), "src/shop/checkout.py": CHECKOUT},
-        "Initial shop", "2024-03-01T09:00:00+00:00", author="Olga Old")
+        "Initial shop",
+        "2024-03-01T09:00:00+00:00",
+        author="Olga Old",
+    )
     culprit = _pricing(line12="    return subtotal / rate")
-    shas["culprit"] = repo.commit({"src/shop/pricing.py": culprit},
-                                  "Apply discount rate before tax", culprit_date,
-                                  author="Carol Culprit")
-    shas["decoy"] = repo.commit({"src/shop/pricing.py": _pricing(
-        line12="    return subtotal / rate", **decoy)}, "Tidy log messages", decoy_date,
-        author="Dave Decoy")
-    shas["hotfix"] = repo.commit({"src/shop/pricing.py": _pricing(
-        line12="    return subtotal / (rate or 1)", **decoy)},
-        "Hotfix: guard zero rate", "2024-05-12T15:00:00+00:00", author="Hank Hotfix")
+    shas["culprit"] = repo.commit(
+        {"src/shop/pricing.py": culprit}, "Apply discount rate before tax", culprit_date, author="Carol Culprit"
+    )
+    shas["decoy"] = repo.commit(
+        {"src/shop/pricing.py": _pricing(line12="    return subtotal / rate", **decoy)},
+        "Tidy log messages",
+        decoy_date,
+        author="Dave Decoy",
+    )
+    shas["hotfix"] = repo.commit(
+        {"src/shop/pricing.py": _pricing(line12="    return subtotal / (rate or 1)", **decoy)},
+        "Hotfix: guard zero rate",
+        "2024-05-12T15:00:00+00:00",
+        author="Hank Hotfix",
+    )
     return repo, shas
 
 
@@ -60,8 +70,7 @@ def _suspects(code_tool, repo, **kwargs) -> dict:
     return json.loads(code_tool(SuspectCommitsTool).run(repo=str(repo.path), **kwargs))
 
 
-def test_culprit_ranks_first_decoy_is_ruled_out_and_post_onset_fix_ignored(
-        code_git_repo, code_tool):
+def test_culprit_ranks_first_decoy_is_ruled_out_and_post_onset_fix_ignored(code_git_repo, code_tool):
     repo, shas = _history(
         code_git_repo,
         decoy={"line28": '    log.info("tax applied to %s", amount)'},
@@ -93,16 +102,14 @@ def test_culprit_ranks_first_decoy_is_ruled_out_and_post_onset_fix_ignored(
     assert facts["file"] == "src/shop/pricing.py"
     assert facts["line"] == 12
     assert facts["ruled_out"] == [
-        f"{shas['decoy'][:7]} 'Tidy log messages': touched src/shop/pricing.py "
-        "but not the failing lines"
+        f"{shas['decoy'][:7]} 'Tidy log messages': touched src/shop/pricing.py but not the failing lines"
     ]
     # The code as it was at the onset, not after the hotfix.
     assert result["data"]["revision"]["sha"] == shas["decoy"]
     assert result["data"]["frames"][0]["source"] == "return subtotal / rate"
 
 
-def test_recent_nearby_decoy_never_outranks_an_old_change_to_the_failing_line(
-        code_git_repo, code_tool):
+def test_recent_nearby_decoy_never_outranks_an_old_change_to_the_failing_line(code_git_repo, code_tool):
     repo, shas = _history(
         code_git_repo,
         decoy={"line14": "    # round half up"},  # two lines below the failing line
@@ -134,16 +141,22 @@ def test_without_onset_the_latest_change_to_the_line_is_the_suspect(code_git_rep
 
 def test_limit_caps_the_candidates(code_git_repo, code_tool):
     repo, _ = _history(
-        code_git_repo, decoy={"line14": "    # x"},
-        decoy_date="2024-05-12T08:00:00+00:00", culprit_date="2024-05-10T09:00:00+00:00")
+        code_git_repo,
+        decoy={"line14": "    # x"},
+        decoy_date="2024-05-12T08:00:00+00:00",
+        culprit_date="2024-05-10T09:00:00+00:00",
+    )
     result = _suspects(code_tool, repo, trace=TRACE, onset=ONSET, limit=1)
     assert len(result["data"]["candidates"]) == 1
 
 
 def test_onset_before_any_commit_is_refused(code_git_repo, code_tool):
     repo, _ = _history(
-        code_git_repo, decoy={"line28": "    pass"},
-        decoy_date="2024-05-12T08:00:00+00:00", culprit_date="2024-05-10T09:00:00+00:00")
+        code_git_repo,
+        decoy={"line28": "    pass"},
+        decoy_date="2024-05-12T08:00:00+00:00",
+        culprit_date="2024-05-10T09:00:00+00:00",
+    )
     with pytest.raises(ToolError, match="older than the onset"):
         _suspects(code_tool, repo, trace=TRACE, onset="2020-01-01T00:00:00Z")
 

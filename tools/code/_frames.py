@@ -20,25 +20,17 @@ __all__ = ["Frame", "ParsedTrace", "parse_trace", "path_components"]
 MAX_TRACE_CHARS = 200_000
 MAX_FRAMES = 300
 
-_PY_FRAME = re.compile(
-    r'(?:^|\s)File "(?P<path>[^"]+)", line (?P<line>\d+)(?:, in (?P<func>.+?))?\s*$'
-)
+_PY_FRAME = re.compile(r'(?:^|\s)File "(?P<path>[^"]+)", line (?P<line>\d+)(?:, in (?P<func>.+?))?\s*$')
 _JS_FRAME = re.compile(
     r"(?:^|\s)at\s+(?:(?P<async>async)\s+)?(?:(?P<func>[^()]+?)\s+\()?"
     r"(?P<path>(?:file://|node:|[A-Za-z]:[\\/]|/|\.{0,2}[\\/]|webpack:|\w)[^()]*?)"
     r":(?P<line>\d+):(?P<col>\d+)\)?\s*$"
 )
-_JAVA_FRAME = re.compile(
-    r"(?:^|\s)at\s+(?P<fqn>[\w$.<>/-]+?)\((?P<file>[^():]*)(?::(?P<line>\d+))?\)"
-)
-_GO_LOCATION = re.compile(
-    r"^\s+(?P<path>(?:[A-Za-z]:)?[^\s:]*\.go):(?P<line>\d+)(?:\s+\+0x[0-9a-f]+)?\s*$"
-)
+_JAVA_FRAME = re.compile(r"(?:^|\s)at\s+(?P<fqn>[\w$.<>/-]+?)\((?P<file>[^():]*)(?::(?P<line>\d+))?\)")
+_GO_LOCATION = re.compile(r"^\s+(?P<path>(?:[A-Za-z]:)?[^\s:]*\.go):(?P<line>\d+)(?:\s+\+0x[0-9a-f]+)?\s*$")
 _GO_CREATED_BY = re.compile(r"^created by (?P<func>\S+)")
 
-_BLOCK_START = re.compile(
-    r"^\s*(?:Traceback \(most recent call last\):|Caused by:|goroutine \d+ \[)"
-)
+_BLOCK_START = re.compile(r"^\s*(?:Traceback \(most recent call last\):|Caused by:|goroutine \d+ \[)")
 _PY_CHAIN = re.compile(
     r"The above exception was the direct cause of the following exception|"
     r"During handling of the above exception, another exception occurred"
@@ -89,7 +81,7 @@ def path_components(path: str) -> list[str]:
     text = path.strip()
     for prefix in ("file://", "webpack:///", "webpack://"):
         if text.startswith(prefix):
-            text = unquote(text[len(prefix):])
+            text = unquote(text[len(prefix) :])
     text = text.split("?", 1)[0]
     text = re.sub(r"^[A-Za-z]:", "", text)
     return [c for c in re.split(r"[\\/]+", text) if c and c != "."]
@@ -160,21 +152,40 @@ def _parse_frame(line: str, previous: str) -> Frame | None:
     match = _PY_FRAME.search(line)
     if match:
         path = match.group("path")
-        return Frame("python", match.group("func"), path, int(match.group("line")),
-                     library=bool(_PY_LIBRARY.search(path)), components=path_components(path))
+        return Frame(
+            "python",
+            match.group("func"),
+            path,
+            int(match.group("line")),
+            library=bool(_PY_LIBRARY.search(path)),
+            components=path_components(path),
+        )
     match = _GO_LOCATION.match(line)
     if match and previous and not previous[:1].isspace():
         path = match.group("path")
-        return Frame("go", _go_function(previous), path, int(match.group("line")),
-                     library=bool(_GO_LIBRARY.search(path)), components=path_components(path))
+        return Frame(
+            "go",
+            _go_function(previous),
+            path,
+            int(match.group("line")),
+            library=bool(_GO_LIBRARY.search(path)),
+            components=path_components(path),
+        )
     match = _JS_FRAME.search(line)
     if match:
         path = match.group("path")
         func = match.group("func")
         if func and match.group("async"):
             func = f"async {func}"
-        return Frame("javascript", func, path, int(match.group("line")), int(match.group("col")),
-                     library=bool(_JS_LIBRARY.search(path)), components=path_components(path))
+        return Frame(
+            "javascript",
+            func,
+            path,
+            int(match.group("line")),
+            int(match.group("col")),
+            library=bool(_JS_LIBRARY.search(path)),
+            components=path_components(path),
+        )
     match = _JAVA_FRAME.search(line)
     if match:
         return _java_frame(match)

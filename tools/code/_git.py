@@ -129,9 +129,7 @@ def validate_rev(rev: str) -> str:
     if rev.startswith("-"):
         raise ToolError(f"'rev' may not start with '-' (got '{rev}'); give a commit sha or branch")
     if not _REV_RE.match(rev) or ".." in rev:
-        raise ToolError(
-            f"'rev' '{rev}' is not a plain revision; use letters, digits and . _ / ~ ^ - only"
-        )
+        raise ToolError(f"'rev' '{rev}' is not a plain revision; use letters, digits and . _ / ~ ^ - only")
     return rev
 
 
@@ -141,9 +139,7 @@ def parse_iso(value: str, name: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError as e:
-        raise ToolError(
-            f"'{name}' must be an ISO timestamp like 2024-05-01T10:00:00Z (got '{value}')"
-        ) from e
+        raise ToolError(f"'{name}' must be an ISO timestamp like 2024-05-01T10:00:00Z (got '{value}')") from e
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed

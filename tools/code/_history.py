@@ -27,15 +27,9 @@ _LOG_FORMAT = "%x1e%H%x1f%h%x1f%an%x1f%ae%x1f%cI%x1f%s"
 
 class GitLogArgs(BaseModel):
     repo: str = Field(..., description="Git repository directory (under the allowed roots).")
-    path: str | None = Field(
-        default=None, description="Only commits touching this file or directory (repo-relative)."
-    )
-    since: str | None = Field(
-        default=None, description="Only commits committed at or after this ISO timestamp."
-    )
-    until: str | None = Field(
-        default=None, description="Only commits committed at or before this ISO timestamp."
-    )
+    path: str | None = Field(default=None, description="Only commits touching this file or directory (repo-relative).")
+    since: str | None = Field(default=None, description="Only commits committed at or after this ISO timestamp.")
+    until: str | None = Field(default=None, description="Only commits committed at or before this ISO timestamp.")
     limit: int = Field(default=20, ge=1, le=200, description="Most commits to return (1-200).")
 
 
@@ -43,20 +37,16 @@ class GitBlameArgs(BaseModel):
     repo: str = Field(..., description="Git repository directory (under the allowed roots).")
     path: str = Field(..., description="File path relative to the repo.")
     start: int = Field(default=1, ge=1, description="First line to blame (1-based).")
-    end: int | None = Field(
-        default=None, ge=1, description="Last line to blame; at most 200 lines per call."
-    )
+    end: int | None = Field(default=None, ge=1, description="Last line to blame; at most 200 lines per call.")
     rev: str | None = Field(
         default=None,
-        description="Revision to blame at (sha, branch or tag, e.g. a suspect commit); "
-        "defaults to HEAD.",
+        description="Revision to blame at (sha, branch or tag, e.g. a suspect commit); defaults to HEAD.",
     )
 
 
 def read_log(git: GitRepo, *args: str) -> list[dict[str, Any]]:
     """Commits from ``git log`` with the fixed format and ``--name-only``."""
-    out = git.git("log", "--no-color", "--relative", f"--format={_LOG_FORMAT}", "--name-only",
-                  *args)
+    out = git.git("log", "--no-color", "--relative", f"--format={_LOG_FORMAT}", "--name-only", *args)
     commits: list[dict[str, Any]] = []
     for record in out.split("\x1e"):
         if not record.strip():
@@ -67,10 +57,17 @@ def read_log(git: GitRepo, *args: str) -> list[dict[str, Any]]:
             continue
         sha, short, author, email, date, subject = fields[:6]
         files = [line for line in rest.splitlines() if line.strip()]
-        commits.append({
-            "sha": sha, "short_sha": short, "author": author, "email": email,
-            "date": date, "subject": subject, "files": files,
-        })
+        commits.append(
+            {
+                "sha": sha,
+                "short_sha": short,
+                "author": author,
+                "email": email,
+                "date": date,
+                "subject": subject,
+                "files": files,
+            }
+        )
     return commits
 
 
@@ -110,8 +107,9 @@ class GitLogTool(SandboxedTool):
         if commits:
             newest = commits[0]
             summary += f"; newest {newest['short_sha']} {newest['date']} '{newest['subject']}'"
-        return ToolResult(tool=self.name, summary=summary, data={"commits": commits},
-                          truncated=len(commits) >= args.limit)
+        return ToolResult(
+            tool=self.name, summary=summary, data={"commits": commits}, truncated=len(commits) >= args.limit
+        )
 
 
 class GitBlameTool(SandboxedTool):
@@ -136,24 +134,28 @@ class GitBlameTool(SandboxedTool):
         clipped = end - args.start + 1 > MAX_BLAME_LINES
         if clipped:
             end = args.start + MAX_BLAME_LINES - 1
-        out = git.git("blame", "--porcelain", "--no-textconv", "-L", f"{args.start},{end}",
-                      sha, "--", rel)
+        out = git.git("blame", "--porcelain", "--no-textconv", "-L", f"{args.start},{end}", sha, "--", rel)
         rows = []
         for item in parse_blame_porcelain(out):
-            rows.append({
-                "line": item.line,
-                "sha": item.sha,
-                "short_sha": item.sha[:7],
-                "author": item.author,
-                "date": item.date,
-                "subject": item.summary,
-                "text": clip(item.text, 300),
-            })
+            rows.append(
+                {
+                    "line": item.line,
+                    "sha": item.sha,
+                    "short_sha": item.sha[:7],
+                    "author": item.author,
+                    "date": item.date,
+                    "subject": item.summary,
+                    "text": clip(item.text, 300),
+                }
+            )
         last = rows[-1]["line"] if rows else args.start
         distinct = len({row["sha"] for row in rows})
         summary = f"{rel} lines {args.start}-{last} at {rev}: {distinct} distinct commit(s)"
         if clipped:
             summary += f" (limited to {MAX_BLAME_LINES} lines per call)"
-        return ToolResult(tool=self.name, summary=summary,
-                          data={"path": rel, "rev": rev, "commit": sha, "lines": rows},
-                          truncated=clipped)
+        return ToolResult(
+            tool=self.name,
+            summary=summary,
+            data={"path": rel, "rev": rev, "commit": sha, "lines": rows},
+            truncated=clipped,
+        )

@@ -60,8 +60,7 @@ class FileIndex:
                 names = sorted("/".join(parts) for parts in top)
                 return Mapping(
                     None,
-                    f"ambiguous: {len(names)} repo files end with "
-                    f"'{'/'.join(components[-best:])}'",
+                    f"ambiguous: {len(names)} repo files end with '{'/'.join(components[-best:])}'",
                     names[:5],
                 )
         return Mapping("/".join(top[0]))
@@ -96,9 +95,7 @@ def map_frames(
     """Frames (depth order) as result rows: the first row is the innermost frame."""
     rows: list[dict[str, Any]] = []
     for depth, frame in enumerate(frames):
-        mapping = Mapping(None, library_reason(frame)) if frame.library else index.match(
-            frame.components
-        )
+        mapping = Mapping(None, library_reason(frame)) if frame.library else index.match(frame.components)
         row: dict[str, Any] = {
             "language": frame.language,
             "function": frame.function,

@@ -33,8 +33,7 @@ def resolve_repo(sandbox: Sandbox, raw: str) -> Path:
         raise ToolError(f"repo: {e}") from e
 
 
-def repo_relpath(sandbox: Sandbox, repo: Path, raw: str, *, want: str = "file",
-                 must_exist: bool = True) -> str:
+def repo_relpath(sandbox: Sandbox, repo: Path, raw: str, *, want: str = "file", must_exist: bool = True) -> str:
     """``raw`` resolved inside ``repo`` (no escaping via '..', absolute paths or symlinks).
 
     Returns the POSIX path relative to ``repo``. With ``must_exist=False`` a path

@@ -42,9 +42,7 @@ class ReadCodeArgs(BaseModel):
     repo: str = Field(..., description="Repository directory (under the allowed roots).")
     path: str = Field(..., description="File path relative to the repo, e.g. 'app/pay.py'.")
     start: int = Field(default=1, ge=1, description="First line to show (1-based).")
-    end: int | None = Field(
-        default=None, ge=1, description="Last line to show; at most 400 lines per call."
-    )
+    end: int | None = Field(default=None, ge=1, description="Last line to show; at most 400 lines per call.")
 
 
 def _glob_matches(rel: str, glob: str) -> bool:
@@ -136,8 +134,9 @@ class ReadCodeTool(SandboxedTool):
         lines = read_text_lines(repo / rel)
         count = len(lines)
         if count == 0:
-            return ToolResult(tool=self.name, summary=f"{rel} is empty",
-                              data={"path": rel, "total_lines": 0, "lines": []})
+            return ToolResult(
+                tool=self.name, summary=f"{rel} is empty", data={"path": rel, "total_lines": 0, "lines": []}
+            )
         if args.start > count:
             raise ToolError(f"'start' {args.start} is past the end of {rel} ({count} lines)")
         end = count if args.end is None else min(args.end, count)
@@ -147,17 +146,13 @@ class ReadCodeTool(SandboxedTool):
         if clipped:
             end = args.start + MAX_READ_LINES - 1
         width = len(str(end))
-        numbered = [
-            f"{n:>{width}}| {clip(lines[n - 1], READ_LINE_CHARS)}"
-            for n in range(args.start, end + 1)
-        ]
+        numbered = [f"{n:>{width}}| {clip(lines[n - 1], READ_LINE_CHARS)}" for n in range(args.start, end + 1)]
         summary = f"{rel} lines {args.start}-{end} of {count}"
         if clipped:
             summary += f" (limited to {MAX_READ_LINES} lines per call; continue at {end + 1})"
         return ToolResult(
             tool=self.name,
             summary=summary,
-            data={"path": rel, "start": args.start, "end": end, "total_lines": count,
-                  "lines": numbered},
+            data={"path": rel, "start": args.start, "end": end, "total_lines": count, "lines": numbered},
             truncated=clipped,
         )

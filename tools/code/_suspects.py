@@ -78,15 +78,13 @@ def _describe_age(seconds: float) -> str:
     return f"{hours:.0f} hour(s)" if hours < 48 else f"{hours / 24:.1f} days"
 
 
-def _blame_file(git: GitRepo, rev: str, path: str, sites: list[Site],
-                skipped: list[str]) -> dict[int, BlameLine]:
+def _blame_file(git: GitRepo, rev: str, path: str, sites: list[Site], skipped: list[str]) -> dict[int, BlameLine]:
     content = git.git("cat-file", "blob", f"{rev}:{path}")
     count = len(content.splitlines())
     ranges: list[list[int]] = []
     for site in sites:
         if site.line > count:
-            skipped.append(f"{path}:{site.line} is past the end of the file at the onset "
-                           f"revision ({count} lines)")
+            skipped.append(f"{path}:{site.line} is past the end of the file at the onset revision ({count} lines)")
             continue
         ranges.append([max(1, site.line - WINDOW), min(count, site.line + WINDOW)])
     merged: list[list[int]] = []
@@ -119,8 +117,7 @@ def _collect_sites(frames: list[Frame], index: FileIndex) -> tuple[list[Site], l
     return sites, rows
 
 
-def find_suspects(git: GitRepo, frames: list[Frame], onset: datetime | None,
-                  limit: int) -> dict[str, Any]:
+def find_suspects(git: GitRepo, frames: list[Frame], onset: datetime | None, limit: int) -> dict[str, Any]:
     """Ranked suspect commits, ruled-out commits and the revision in effect at ``onset``."""
     if onset is not None:
         rev = git.git("rev-list", "-1", f"--before={format_git_date(onset)}", "HEAD").strip()
@@ -145,16 +142,14 @@ def find_suspects(git: GitRepo, frames: list[Frame], onset: datetime | None,
             key = (site.file, site.line + offset)
             if key not in blamed:
                 continue
-            weight = exact_weight(site.depth) if offset == 0 else window_weight(
-                site.depth, abs(offset))
+            weight = exact_weight(site.depth) if offset == 0 else window_weight(site.depth, abs(offset))
             if key not in best or weight > best[key][0]:
                 best[key] = (weight, site, abs(offset))
 
     candidates: dict[str, Candidate] = {}
     for key, (weight, site, distance) in best.items():
         item = blamed[key]
-        cand = candidates.setdefault(item.sha, Candidate(
-            item.sha, item.author, item.date, item.epoch, item.summary))
+        cand = candidates.setdefault(item.sha, Candidate(item.sha, item.author, item.date, item.epoch, item.summary))
         cand.score += weight
         if distance == 0:
             cand.reasons.append(f"last changed {site.file}:{site.line}, {_site_label(site)}")
@@ -166,8 +161,9 @@ def find_suspects(git: GitRepo, frames: list[Frame], onset: datetime | None,
     for cand in candidates.values():
         for depth, count in sorted(cand.windows.items()):
             site = by_depth[depth]
-            cand.reasons.append(f"last changed {count} line(s) within ±{WINDOW} of "
-                                f"{site.file}:{site.line} ({_short_label(site)})")
+            cand.reasons.append(
+                f"last changed {count} line(s) within ±{WINDOW} of {site.file}:{site.line} ({_short_label(site)})"
+            )
         if onset is not None:
             age = onset.timestamp() - cand.epoch
             if 0 <= age <= RECENCY_SECONDS:
@@ -192,16 +188,29 @@ def find_suspects(git: GitRepo, frames: list[Frame], onset: datetime | None,
         "sites": sites,
         "blamed": blamed,
         "candidates": [
-            {"sha": c.sha, "short_sha": c.sha[:7], "subject": c.subject, "author": c.author,
-             "date": c.date, "score": round(c.score, 1), "reasons": c.reasons,
-             "lines": c.lines[:10]}
+            {
+                "sha": c.sha,
+                "short_sha": c.sha[:7],
+                "subject": c.subject,
+                "author": c.author,
+                "date": c.date,
+                "score": round(c.score, 1),
+                "reasons": c.reasons,
+                "lines": c.lines[:10],
+            }
             for c in ranked[:limit]
         ],
         "ruled_out": [
-            {"sha": c["sha"], "short_sha": c["short_sha"], "subject": c["subject"],
-             "author": c["author"], "date": c["date"], "files": c["files"],
-             "reason": c["reason"], "text": clip(
-                 f"{c['short_sha']} '{c['subject']}': {c['reason']}", 300)}
+            {
+                "sha": c["sha"],
+                "short_sha": c["short_sha"],
+                "subject": c["subject"],
+                "author": c["author"],
+                "date": c["date"],
+                "files": c["files"],
+                "reason": c["reason"],
+                "text": clip(f"{c['short_sha']} '{c['subject']}': {c['reason']}", 300),
+            }
             for c in ruled_out
         ],
         "skipped": skipped,

@@ -22,9 +22,7 @@ __all__ = [
     "SuspectCommitsTool",
 ]
 
-_TRACE_DESCRIPTION = (
-    "A stack trace or log excerpt (Python, Java, Go or JavaScript/Node frames)."
-)
+_TRACE_DESCRIPTION = "A stack trace or log excerpt (Python, Java, Go or JavaScript/Node frames)."
 
 
 class MapStackFramesArgs(BaseModel):
@@ -129,12 +127,16 @@ class SuspectCommitsTool(SandboxedTool):
         frames = []
         for site in sites:
             blame = found["blamed"].get((site.file, site.line))
-            frames.append({
-                "depth": site.depth, "file": site.file, "line": site.line,
-                "function": site.function,
-                "source": clip(blame.text.strip(), 300) if blame else None,
-                "last_changed_by": blame.sha[:7] if blame else None,
-            })
+            frames.append(
+                {
+                    "depth": site.depth,
+                    "file": site.file,
+                    "line": site.line,
+                    "function": site.function,
+                    "source": clip(blame.text.strip(), 300) if blame else None,
+                    "last_changed_by": blame.sha[:7] if blame else None,
+                }
+            )
         candidates = found["candidates"]
         ruled_out = found["ruled_out"]
         revision = found["revision"]
@@ -144,8 +146,7 @@ class SuspectCommitsTool(SandboxedTool):
         if candidates:
             top = candidates[0]
             facts.update(commit=top["sha"], commit_subject=top["subject"])
-            summary = (f"top suspect {top['short_sha']} '{top['subject']}' "
-                       f"(score {top['score']}): {top['reasons'][0]}")
+            summary = f"top suspect {top['short_sha']} '{top['subject']}' (score {top['score']}): {top['reasons'][0]}"
         elif not sites:
             summary = "no frame of the trace maps to a file in the repo at the onset revision"
         else:

@@ -21,8 +21,9 @@ async def validate(configs: ConfigsDep, body: ConfigValidateRequest | None = Non
         catalog, issues = await asyncio.to_thread(validate_files, body.files)
     else:
         catalog, issues = await asyncio.to_thread(validate_directory, configs.directory)
-    return ConfigValidateResult(ok=catalog is not None, version=catalog.version if catalog else None,
-                                errors=[i.as_dict() for i in issues])
+    return ConfigValidateResult(
+        ok=catalog is not None, version=catalog.version if catalog else None, errors=[i.as_dict() for i in issues]
+    )
 
 
 @router.get("/status", response_model=ConfigStatus)

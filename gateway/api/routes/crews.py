@@ -15,10 +15,14 @@ from gateway.api.schemas import AgentPublic, CrewPublic, CrewStep
 
 router = APIRouter(tags=["crews"])
 
-_JSON_TYPES = {InputType.string: {"type": "string"}, InputType.integer: {"type": "integer"},
-               InputType.number: {"type": "number"}, InputType.boolean: {"type": "boolean"},
-               InputType.path: {"type": "string", "format": "path"},
-               InputType.datetime: {"type": "string", "format": "date-time"}}
+_JSON_TYPES = {
+    InputType.string: {"type": "string"},
+    InputType.integer: {"type": "integer"},
+    InputType.number: {"type": "number"},
+    InputType.boolean: {"type": "boolean"},
+    InputType.path: {"type": "string", "format": "path"},
+    InputType.datetime: {"type": "string", "format": "date-time"},
+}
 
 
 def input_schema(spec: CrewSpec) -> dict[str, Any]:
@@ -37,9 +41,14 @@ def input_schema(spec: CrewSpec) -> dict[str, Any]:
 
 
 def _crew(catalog: Catalog, name: str, spec: CrewSpec) -> CrewPublic:
-    return CrewPublic(name=name, description=spec.description, process=spec.process.value,
-                      steps=[CrewStep(name=s.name, agent=s.agent, context=s.context) for s in spec.steps],
-                      inputs=input_schema(spec), config_version=catalog.version)
+    return CrewPublic(
+        name=name,
+        description=spec.description,
+        process=spec.process.value,
+        steps=[CrewStep(name=s.name, agent=s.agent, context=s.context) for s in spec.steps],
+        inputs=input_schema(spec),
+        config_version=catalog.version,
+    )
 
 
 @router.get("/v1/crews", response_model=list[CrewPublic])
@@ -58,5 +67,7 @@ async def get_crew(name: str, catalog: ActiveCatalogDep) -> CrewPublic:
 
 @router.get("/v1/agents", response_model=list[AgentPublic])
 async def list_agents(catalog: ActiveCatalogDep) -> list[AgentPublic]:
-    return [AgentPublic(name=name, role=a.role, goal=a.goal, tools=a.tools, model=a.model or catalog.default_profile)
-            for name, a in sorted(catalog.agents.items())]
+    return [
+        AgentPublic(name=name, role=a.role, goal=a.goal, tools=a.tools, model=a.model or catalog.default_profile)
+        for name, a in sorted(catalog.agents.items())
+    ]

@@ -23,10 +23,18 @@ CLOSE_UNKNOWN_TASK = 4404
 CLOSE_UNAUTHORIZED = 4401
 
 
-@router.get("/v1/tasks/{task_id}/events", response_model=EventPage, dependencies=[Depends(require_token)],
-            responses={200: {"content": {"text/event-stream": {}},
-                             "description": "JSON page, or SSE when the client accepts text/event-stream"},
-                       404: {"description": "unknown task"}})
+@router.get(
+    "/v1/tasks/{task_id}/events",
+    response_model=EventPage,
+    dependencies=[Depends(require_token)],
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "JSON page, or SSE when the client accepts text/event-stream",
+        },
+        404: {"description": "unknown task"},
+    },
+)
 async def task_events_http(
     task_id: str,
     request: Request,
@@ -44,16 +52,22 @@ async def task_events_http(
         start = after
         if last_event_id is not None:
             if not last_event_id.strip().isdigit():
-                raise ApiError(422, "validation_error", "Last-Event-ID must be a seq (an integer)",
-                               [{"field": "header.last-event-id", "message": "not an integer"}])
+                raise ApiError(
+                    422,
+                    "validation_error",
+                    "Last-Event-ID must be a seq (an integer)",
+                    [{"field": "header.last-event-id", "message": "not an integer"}],
+                )
             start = int(last_event_id)
         stream = _sse(request, task_events(log, task_id, start), settings.sse_keepalive_s)
-        return StreamingResponse(stream, media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        )
     events = await store.events_for_task(task_id, after, limit + 1)
     page = events[:limit]
-    return EventPage(data=[e.public() for e in page], next_after=page[-1].seq if page else after,
-                     has_more=len(events) > limit)
+    return EventPage(
+        data=[e.public() for e in page], next_after=page[-1].seq if page else after, has_more=len(events) > limit
+    )
 
 
 async def _sse(request: Request, events: AsyncIterator, keepalive_s: float) -> AsyncIterator[str]:
@@ -96,13 +110,24 @@ async def task_events_ws(websocket: WebSocket, task_id: str, after: int = 0, tok
         return
     settings = services.settings
     events = task_events(services.events, task_id, after)
-    await pump(websocket, events, buffer=settings.ws_buffer, stall_timeout_s=settings.ws_stall_timeout_s,
-               cursor_name="seq", cursor_of=lambda e: e.seq)
+    await pump(
+        websocket,
+        events,
+        buffer=settings.ws_buffer,
+        stall_timeout_s=settings.ws_stall_timeout_s,
+        cursor_name="seq",
+        cursor_of=lambda e: e.seq,
+    )
 
 
 @router.websocket("/v1/events")
-async def firehose_ws(websocket: WebSocket, after: int = 0, crew: str | None = None, type: str | None = None,  # noqa: A002
-                      token: str | None = None) -> None:
+async def firehose_ws(
+    websocket: WebSocket,
+    after: int = 0,
+    crew: str | None = None,
+    type: str | None = None,  # noqa: A002
+    token: str | None = None,
+) -> None:
     """Every task's events with id > ``after``; ``crew`` and ``type`` take comma-separated lists."""
     services = websocket_services(websocket)
     await websocket.accept()
@@ -115,7 +140,11 @@ async def firehose_ws(websocket: WebSocket, after: int = 0, crew: str | None = N
     types = [t for t in (type or "").split(",") if t] or None
     settings = services.settings
     events = firehose_events(services.events, max(after, 0), crews=crews, types=types)
-    await pump(websocket, events, buffer=settings.ws_buffer, stall_timeout_s=settings.ws_stall_timeout_s,
-               cursor_name="id", cursor_of=lambda e: e.id)
-
-
+    await pump(
+        websocket,
+        events,
+        buffer=settings.ws_buffer,
+        stall_timeout_s=settings.ws_stall_timeout_s,
+        cursor_name="id",
+        cursor_of=lambda e: e.id,
+    )

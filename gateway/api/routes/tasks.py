@@ -23,8 +23,9 @@ _ERRORS = {404: {"description": "unknown task or crew"}, 422: {"description": "i
 
 def _accepted(record: TaskRecord, response: Response) -> TaskAccepted:
     response.headers["Location"] = f"/v1/tasks/{record.id}"
-    return TaskAccepted(id=record.id, status=record.status, config_version=record.config_version,
-                        links=task_links(record.id))
+    return TaskAccepted(
+        id=record.id, status=record.status, config_version=record.config_version, links=task_links(record.id)
+    )
 
 
 async def _get(store: StoreDep, task_id: str) -> TaskRecord:
@@ -34,8 +35,12 @@ async def _get(store: StoreDep, task_id: str) -> TaskRecord:
     return record
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=TaskAccepted,
-             responses={**_ERRORS, 409: {"description": "Idempotency-Key reused with another body"}})
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TaskAccepted,
+    responses={**_ERRORS, 409: {"description": "Idempotency-Key reused with another body"}},
+)
 async def submit_task(
     body: TaskCreate,
     response: Response,
@@ -57,8 +62,9 @@ async def submit_task(
         raise ApiError(422, "invalid_inputs", f"invalid inputs: {e}", details) from e
     request_hash = hashlib.sha256(json.dumps(body.model_dump(), sort_keys=True).encode()).hexdigest()
     try:
-        record, created = await log.create_task(body.crew, inputs, catalog.version,
-                                                idempotency_key=idempotency_key, request_hash=request_hash)
+        record, created = await log.create_task(
+            body.crew, inputs, catalog.version, idempotency_key=idempotency_key, request_hash=request_hash
+        )
     except IdempotencyConflict as e:
         raise ApiError(409, "idempotency_conflict", str(e), {"task_id": e.task_id}) from e
     if created:
@@ -75,8 +81,9 @@ async def list_tasks(
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$", description="next_cursor of the last page")] = None,
 ) -> TasksPublic:
     """Newest first, paged by an opaque cursor."""
-    records = await store.list_tasks(status=status_filter, crew=crew, limit=limit + 1,
-                                     before_num=int(cursor) if cursor else None)
+    records = await store.list_tasks(
+        status=status_filter, crew=crew, limit=limit + 1, before_num=int(cursor) if cursor else None
+    )
     page = records[:limit]
     next_cursor = str(page[-1].num) if len(records) > limit else None
     return TasksPublic(data=[task_public(r) for r in page], next_cursor=next_cursor)
@@ -87,8 +94,11 @@ async def get_task(task_id: str, store: StoreDep) -> TaskPublic:
     return task_public(await _get(store, task_id))
 
 
-@router.post("/{task_id}/cancel", response_model=TaskPublic,
-             responses={**_ERRORS, 409: {"description": "the task already ended"}})
+@router.post(
+    "/{task_id}/cancel",
+    response_model=TaskPublic,
+    responses={**_ERRORS, 409: {"description": "the task already ended"}},
+)
 async def cancel_task(task_id: str, store: StoreDep, runner: RunnerDep) -> TaskPublic:
     """Queued: cancelled at once. Running: stops at its next model call, tool call or step."""
     record = await _get(store, task_id)
@@ -98,10 +108,15 @@ async def cancel_task(task_id: str, store: StoreDep, runner: RunnerDep) -> TaskP
     return task_public(updated or record)
 
 
-@router.post("/{task_id}/retry", status_code=status.HTTP_202_ACCEPTED, response_model=TaskAccepted,
-             responses={**_ERRORS, 409: {"description": "the task has not ended"}})
-async def retry_task(task_id: str, response: Response, store: StoreDep, log: EventLogDep, runner: RunnerDep,
-                     catalog: ActiveCatalogDep) -> TaskAccepted:
+@router.post(
+    "/{task_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TaskAccepted,
+    responses={**_ERRORS, 409: {"description": "the task has not ended"}},
+)
+async def retry_task(
+    task_id: str, response: Response, store: StoreDep, log: EventLogDep, runner: RunnerDep, catalog: ActiveCatalogDep
+) -> TaskAccepted:
     """A new task with the same crew and inputs, on the active config."""
     record = await _get(store, task_id)
     if record.status not in TERMINAL:
