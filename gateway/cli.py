@@ -231,6 +231,23 @@ def _describe(kind: str, data: dict[str, Any], agent: str | None, step: str | No
     return None
 
 
+def _announce(settings: Any, config_version: str) -> None:
+    """One structured line saying where the gateway listens (JSON off a terminal, like every other line)."""
+    from sqlalchemy.engine import make_url
+
+    from gateway.logs import get_logger
+
+    base = f"http://{settings.host}:{settings.port}"
+    store = make_url(settings.database_url).render_as_string(hide_password=True)
+    get_logger("crewgate.serve").info(
+        f"crewgate on {base}",
+        docs=f"{base}/docs",
+        openapi=f"{base}/openapi.json",
+        config_version=config_version,
+        store=store,
+    )
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="address to bind (default: CREWGATE_HOST)")] = None,
@@ -254,12 +271,7 @@ def serve(
         _print_issues(err, issues)
         err.print(f"[red]refusing to start: the config in {settings.config_dir} is invalid[/]")
         raise typer.Exit(EXIT_BAD_INPUT)
-    base = f"http://{settings.host}:{settings.port}"
-    err.print(
-        f"crewgate on [bold]{base}[/] — API docs at [bold]{base}/docs[/], "
-        f"OpenAPI at {base}/openapi.json; config {catalog.version}; store {settings.database_url}",
-        soft_wrap=True,
-    )
+    _announce(settings, catalog.version)
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,

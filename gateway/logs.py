@@ -16,6 +16,7 @@ import structlog
 __all__ = ["configure_logging", "get_logger"]
 
 _NOISY = {
+    "alembic": logging.WARNING,  # plugin set-up and "Context impl" lines on every start
     "crewai": logging.ERROR,
     "crewai_core": logging.WARNING,
     "httpx": logging.WARNING,

@@ -31,7 +31,6 @@ class Settings(BaseSettings):
         default=f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'crewgate.db'}",
         description="SQLAlchemy async URL",
     )
-    redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     max_concurrency: int = Field(default=4, ge=1, le=256, description="tasks run at once")
