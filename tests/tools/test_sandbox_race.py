@@ -1,0 +1,69 @@
+"""A directory under a root swapped for a link to the outside, again and again, while
+the log tools read: not one read may reach the outside."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+from tools._base import ToolError
+from tools.logs import SearchLogsTool
+
+CALLS = 3_000
+MARKER = "OUTSIDE-MARKER-7f3a"
+
+
+def _flip(root: Path, stop: threading.Event, flips: list[int]) -> None:
+    """Swap ``root/d`` between a real directory and a link to the outside, by renames."""
+    live = root / "d"
+    real, link = root / ".d-real", root / ".d-link"
+    while not stop.is_set():
+        for parked in (real, link):
+            os.rename(parked, live)
+            os.rename(live, parked)
+        flips[0] += 1
+
+
+def test_a_directory_swapped_for_an_outside_link_never_leaks(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    outside = tmp_path / "outside"
+    (root / ".d-real").mkdir(parents=True)
+    outside.mkdir()
+    (root / ".d-real" / "app.log").write_text("2026-11-20T14:00:00Z ERROR inside only\n")
+    (outside / "app.log").write_text(f"2026-11-20T14:00:00Z ERROR {MARKER}\n")
+    os.symlink(outside, root / ".d-link")
+    tool = SearchLogsTool(roots=(root,))
+    stop, flips = threading.Event(), [0]
+    flipper = threading.Thread(target=_flip, args=(root, stop, flips), daemon=True)
+    flipper.start()
+    leaks, found, crashes = 0, 0, []
+    try:
+        for i in range(CALLS):
+            try:
+                text = tool.run(logs="d" if i % 2 else "d/app.log")
+            except ToolError as e:  # "does not exist" / "outside the allowed roots" while swapped
+                text = str(e)
+            except Exception as e:  # noqa: BLE001 - counted and reported below
+                text = str(e)
+                crashes.append(type(e).__name__)
+            leaks += MARKER in text
+            found += "inside only" in text
+    finally:
+        stop.set()
+        flipper.join()
+    assert leaks == 0, f"{leaks} of {CALLS} calls read the outside file"
+    assert found > 0 and flips[0] > 0  # the race was actually run
+    assert crashes == []  # only plain tool errors, never a raw OSError
+
+
+def test_a_log_link_inside_the_root_is_followed_and_named_relative(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "2026").mkdir(parents=True)
+    (root / "2026" / "app.log").write_text("2026-11-20T14:00:00Z ERROR inside\n")
+    os.symlink("2026", root / "current")
+    out = json.loads(SearchLogsTool(roots=(root,)).run(logs="current"))
+    assert [r["message"] for r in out["data"]["records"]] == ["inside"]
+    assert out["data"]["records"][0]["at"] == "2026/app.log:1"
+    assert str(tmp_path) not in json.dumps(out)
