@@ -35,7 +35,9 @@ from typing import BinaryIO
 __all__ = [
     "MAX_NAME_BYTES",
     "MAX_PATH_BYTES",
+    "MissingPathError",
     "Opened",
+    "OutsideRootsError",
     "Sandbox",
     "SandboxError",
     "check_path_text",
@@ -50,6 +52,14 @@ _ANY_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
 class SandboxError(ValueError):
     """A path argument that is missing or lies outside the allowed roots."""
+
+
+class OutsideRootsError(SandboxError):
+    """The path, or a link on it, leads out of every allowed root."""
+
+
+class MissingPathError(SandboxError):
+    """The path does not exist under the roots (or is not a directory or regular file)."""
 
 
 class _Escape(Exception):
@@ -214,12 +224,12 @@ class Sandbox:
             opened = self._open_text(text, base, want)
         except _Escape:
             where = f"'{self.relative(base)}'" if base is not None else "the allowed roots"
-            raise SandboxError(
+            raise OutsideRootsError(
                 f"'{shown}' is outside {where}; tools may only read under CREWGATE_ALLOWED_ROOTS"
             ) from None
         except _Missing:
             where = f"in '{self.relative(base)}'" if base is not None else "under the allowed roots"
-            raise SandboxError(f"'{shown}' does not exist {where}") from None
+            raise MissingPathError(f"'{shown}' does not exist {where}") from None
         except IsADirectoryError:
             raise SandboxError(f"'{shown}' is not a file") from None
         except PermissionError:
@@ -232,7 +242,7 @@ class Sandbox:
             raise SandboxError(f"'{shown}' is not a directory")
         if base is not None and not (opened.path == base or opened.path.is_relative_to(base)):
             opened.close()
-            raise SandboxError(f"'{shown}' is outside '{self.relative(base)}'")
+            raise OutsideRootsError(f"'{shown}' is outside '{self.relative(base)}'")
         return opened
 
     # --- public API -------------------------------------------------------------------

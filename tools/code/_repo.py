@@ -94,10 +94,13 @@ def _walk(sandbox: Sandbox, repo: Path) -> list[str]:
 
 
 def list_repo_files(sandbox: Sandbox, repo: Path, raw: str) -> tuple[list[str], GitRepo | None]:
-    """Tracked files (``git ls-files``) or, outside git, every file found by walking."""
+    """Files committed at HEAD (``git ls-tree``) or, outside git, every file found by walking."""
     try:
         git = open_git_repo(sandbox, repo, raw)
     except ToolError:
         return _walk(sandbox, repo), None
-    out = git.git("ls-files", "-z", "--cached")
+    try:
+        out = git.git("ls-tree", "-r", "-z", "--name-only", "HEAD")
+    except ToolError:  # no commits yet
+        return _walk(sandbox, repo), None
     return [p for p in out.split("\x00") if p], git
