@@ -8,7 +8,10 @@ import os
 import threading
 from pathlib import Path
 
+import pytest
+
 from tools._base import ToolError
+from tools.code import GrepCodeTool, ReadCodeTool
 from tools.logs import SearchLogsTool
 
 CALLS = 3_000
@@ -26,7 +29,17 @@ def _flip(root: Path, stop: threading.Event, flips: list[int]) -> None:
         flips[0] += 1
 
 
-def test_a_directory_swapped_for_an_outside_link_never_leaks(tmp_path: Path) -> None:
+def _calls(kind: str):
+    """(tool class, arguments for call i) reading ``d`` under the root in two ways."""
+    if kind == "search_logs":
+        return SearchLogsTool, lambda i: {"logs": "d" if i % 2 else "d/app.log"}
+    if kind == "read_code":
+        return ReadCodeTool, lambda i: {"repo": "." if i % 2 else "d", "path": "d/app.log" if i % 2 else "app.log"}
+    return GrepCodeTool, lambda i: {"repo": "." if i % 2 else "d", "pattern": "ERROR"}
+
+
+@pytest.mark.parametrize("kind", ["search_logs", "read_code", "grep_code"])
+def test_a_directory_swapped_for_an_outside_link_never_leaks(tmp_path: Path, kind: str) -> None:
     root = tmp_path / "root"
     outside = tmp_path / "outside"
     (root / ".d-real").mkdir(parents=True)
@@ -34,7 +47,8 @@ def test_a_directory_swapped_for_an_outside_link_never_leaks(tmp_path: Path) -> 
     (root / ".d-real" / "app.log").write_text("2026-11-20T14:00:00Z ERROR inside only\n")
     (outside / "app.log").write_text(f"2026-11-20T14:00:00Z ERROR {MARKER}\n")
     os.symlink(outside, root / ".d-link")
-    tool = SearchLogsTool(roots=(root,))
+    cls, arguments = _calls(kind)
+    tool = cls(roots=(root,))
     stop, flips = threading.Event(), [0]
     flipper = threading.Thread(target=_flip, args=(root, stop, flips), daemon=True)
     flipper.start()
@@ -42,7 +56,7 @@ def test_a_directory_swapped_for_an_outside_link_never_leaks(tmp_path: Path) -> 
     try:
         for i in range(CALLS):
             try:
-                text = tool.run(logs="d" if i % 2 else "d/app.log")
+                text = tool.run(**arguments(i))
             except ToolError as e:  # "does not exist" / "outside the allowed roots" while swapped
                 text = str(e)
             except Exception as e:  # noqa: BLE001 - counted and reported below
