@@ -46,6 +46,7 @@ __all__ = [
 MAX_PATH_BYTES = 4096
 MAX_NAME_BYTES = 255
 MAX_LINK_HOPS = 40
+MAX_SHOWN = 200  # characters of a path quoted in a message
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _ANY_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
@@ -254,7 +255,8 @@ class Sandbox:
         roots. The caller closes the result. SandboxError names ``raw`` as given.
         """
         text = check_path_text(raw)
-        return self._open(text, raw.strip(), base, want)
+        shown = text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
+        return self._open(text, shown, base, want)
 
     def resolve(self, raw: str, *, want: str = "any") -> Path:
         """The real path of a user-supplied path under a root (checked by opening it)."""
