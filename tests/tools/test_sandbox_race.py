@@ -13,6 +13,7 @@ import pytest
 from tools._base import ToolError
 from tools.code import GrepCodeTool, ReadCodeTool
 from tools.logs import SearchLogsTool
+from tools.runbooks import SearchRunbooksTool
 
 CALLS = 3_000
 MARKER = "OUTSIDE-MARKER-7f3a"
@@ -35,10 +36,12 @@ def _calls(kind: str):
         return SearchLogsTool, lambda i: {"logs": "d" if i % 2 else "d/app.log"}
     if kind == "read_code":
         return ReadCodeTool, lambda i: {"repo": "." if i % 2 else "d", "path": "d/app.log" if i % 2 else "app.log"}
+    if kind == "search_runbooks":
+        return SearchRunbooksTool, lambda i: {"runbooks": "d" if i % 2 else ".", "query": "error inside"}
     return GrepCodeTool, lambda i: {"repo": "." if i % 2 else "d", "pattern": "ERROR"}
 
 
-@pytest.mark.parametrize("kind", ["search_logs", "read_code", "grep_code"])
+@pytest.mark.parametrize("kind", ["search_logs", "read_code", "grep_code", "search_runbooks"])
 def test_a_directory_swapped_for_an_outside_link_never_leaks(tmp_path: Path, kind: str) -> None:
     root = tmp_path / "root"
     outside = tmp_path / "outside"
@@ -46,6 +49,8 @@ def test_a_directory_swapped_for_an_outside_link_never_leaks(tmp_path: Path, kin
     outside.mkdir()
     (root / ".d-real" / "app.log").write_text("2026-11-20T14:00:00Z ERROR inside only\n")
     (outside / "app.log").write_text(f"2026-11-20T14:00:00Z ERROR {MARKER}\n")
+    (root / ".d-real" / "app.md").write_text("# Error\n\ninside only\n")
+    (outside / "app.md").write_text(f"# Error inside\n\n{MARKER}\n")
     os.symlink(outside, root / ".d-link")
     cls, arguments = _calls(kind)
     tool = cls(roots=(root,))
