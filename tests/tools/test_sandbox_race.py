@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tools._base import ToolError
-from tools.code import GrepCodeTool, ReadCodeTool
+from tools.code import GitLogTool, GrepCodeTool, ReadCodeTool
 from tools.logs import SearchLogsTool
 from tools.runbooks import SearchRunbooksTool
 
@@ -86,3 +86,36 @@ def test_a_log_link_inside_the_root_is_followed_and_named_relative(tmp_path: Pat
     assert [r["message"] for r in out["data"]["records"]] == ["inside"]
     assert out["data"]["records"][0]["at"] == "2026/app.log:1"
     assert str(tmp_path) not in json.dumps(out)
+
+
+GIT_CALLS = 1_000
+
+
+def test_a_repository_swapped_for_an_outside_link_never_leaks(tmp_path: Path, code_git_repo) -> None:
+    root = tmp_path / "root"
+    inside = code_git_repo("root/.d-real")
+    inside.commit({"app.py": "x = 1\n"}, "inside only", "2024-05-01T09:00:00+00:00")
+    outside = code_git_repo("outside")
+    outside.commit({"app.py": "x = 2\n"}, MARKER, "2024-05-02T09:00:00+00:00")
+    os.symlink(outside.path, root / ".d-link")
+    tool = GitLogTool(roots=(root,))
+    stop, flips = threading.Event(), [0]
+    flipper = threading.Thread(target=_flip, args=(root, stop, flips), daemon=True)
+    flipper.start()
+    leaks = 0
+    try:
+        for _ in range(GIT_CALLS):
+            try:
+                text = tool.run(repo="d")
+            except ToolError as e:
+                text = str(e)
+            leaks += MARKER in text
+    finally:
+        stop.set()
+        flipper.join()
+    assert leaks == 0, f"{leaks} of {GIT_CALLS} calls read the outside repository"
+    assert flips[0] > 0
+    # git runs far longer than one flip, so calls during the race mostly fail; once the
+    # swapping stops, the same call reads the repository
+    os.rename(root / ".d-real", root / "d")
+    assert "inside only" in tool.run(repo="d")
