@@ -177,26 +177,15 @@ class Sandbox:
                     child = os.open(name, flags, dir_fd=fd)
                 except OSError as e:
                     link = _link_target(fd, name, e)
-                    base = root.joinpath(*parts[:index])
-                    return os.path.join(base, link, *parts[index + 1 :])
+                    return os.path.join(root.joinpath(*parts[:index]), link, *parts[index + 1 :])
                 os.close(fd)
                 fd = child
-            return self._finish(fd, root, parts, want)
-        except BaseException:
-            os.close(fd)
-            raise
-
-    @staticmethod
-    def _finish(fd: int, root: Path, parts: list[str], want: str) -> Opened:
-        mode = os.fstat(fd).st_mode
-        is_dir = stat.S_ISDIR(mode)
-        if not is_dir and not stat.S_ISREG(mode):
-            raise _Missing  # fifos, sockets, devices: never read
-        opened = Opened(fd, root.joinpath(*parts), root, is_dir)
-        if want == "file" and is_dir:
-            opened.close()
-            raise IsADirectoryError(errno.EISDIR, "is a directory")
-        return opened
+            opened = _finish(fd, root, parts, want)
+            fd = -1  # now owned by ``opened``
+            return opened
+        finally:
+            if fd >= 0:
+                os.close(fd)
 
     def _open_text(self, text: str, base: Path | None, want: str) -> Opened:
         """Open checked path text: relative to ``base``, else to each root in turn."""
@@ -341,6 +330,17 @@ class Sandbox:
                 return None if target.is_dir else target.path
         except SandboxError:
             return None
+
+
+def _finish(fd: int, root: Path, parts: list[str], want: str) -> Opened:
+    """``fd`` as an Opened when it is a directory or a regular file of the wanted kind."""
+    mode = os.fstat(fd).st_mode
+    is_dir = stat.S_ISDIR(mode)
+    if not is_dir and not stat.S_ISREG(mode):
+        raise _Missing  # fifos, sockets, devices: never read
+    if want == "file" and is_dir:
+        raise IsADirectoryError(errno.EISDIR, "is a directory")
+    return Opened(fd, root.joinpath(*parts), root, is_dir)
 
 
 def _entry(entry: os.DirEntry[str]) -> tuple[str, bool, bool, bool]:
