@@ -29,6 +29,10 @@ So git never sees the repository's own git directory or config:
 Residual risk: git reads alternates (validated inside the roots) and the object
 store's own subdirectories by path; a link swapped in *inside* the object store
 for the duration of one call and swapped back before the re-check is not caught.
+Alternates written as relative paths do not work with the pinned object store
+(git normalises them lexically against ``/proc/self/fd/N``): such repositories get
+an error, never another repository's objects. Without ``/proc`` the paths are
+passed as real paths (checked before and after each call).
 """
 
 from __future__ import annotations
@@ -207,7 +211,8 @@ def _locate(sandbox: Sandbox, repo: Path, raw: str) -> _Layout:
             text = _read_small(sandbox, dotgit.path, 4096)
             if not text.startswith("gitdir:"):
                 raise ToolError(f"'{raw}': its .git file is not a gitdir link")
-            gitdir = _pointed_dir(sandbox, top, text.removeprefix("gitdir:").splitlines()[0], "git directory")
+            target = (text.removeprefix("gitdir:").splitlines() or [""])[0]
+            gitdir = _pointed_dir(sandbox, top, target, "git directory")
     try:
         common_text = _read_small(sandbox, gitdir / "commondir", 4096)
     except MissingPathError:
@@ -215,7 +220,7 @@ def _locate(sandbox: Sandbox, repo: Path, raw: str) -> _Layout:
     except SandboxError as e:
         raise ToolError("the repository's commondir cannot be read") from e
     else:
-        common = _pointed_dir(sandbox, gitdir, common_text.splitlines()[0] if common_text else "", "common directory")
+        common = _pointed_dir(sandbox, gitdir, (common_text.splitlines() or [""])[0], "common directory")
     objects = _pointed_dir(sandbox, common, "objects", "object store")
     _check_store(sandbox, objects)
     return _Layout(top, gitdir, common, objects, tuple(_alternates(sandbox, objects)))
