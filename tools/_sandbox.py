@@ -324,6 +324,33 @@ class Sandbox:
                     continue  # replaced by a link or removed meanwhile
                 yield from self._walk_dir(Opened(child, opened.path / name, opened.root, True), skip)
 
+    def links_under(self, base: Path, *, depth: int, limit: int) -> Iterator[str]:
+        """Names (relative to ``base``) of symbolic links up to ``depth`` levels below it.
+
+        Directories are listed through descriptors, links are not followed. Raises
+        SandboxError when more than ``limit`` entries would have to be looked at.
+        """
+        seen = [0]
+        yield from self._links(self.open_path(base, want="dir"), "", depth, limit, seen)
+
+    def _links(self, opened: Opened, prefix: str, depth: int, limit: int, seen: list[int]) -> Iterator[str]:
+        with opened:
+            entries = [_entry(e) for e in os.scandir(opened.fd)]
+            seen[0] += len(entries)
+            if seen[0] > limit:
+                raise SandboxError(f"'{self.relative(opened.path)}' has over {limit:,} entries")
+            for name, is_dir, is_link, _ in entries:
+                if is_link:
+                    yield prefix + name
+                elif is_dir and depth > 1:
+                    try:
+                        child = os.open(name, _DIR_FLAGS, dir_fd=opened.fd)
+                    except OSError:
+                        yield prefix + name  # replaced meanwhile: treat as suspect
+                        continue
+                    inner = Opened(child, opened.path / name, opened.root, True)
+                    yield from self._links(inner, f"{prefix}{name}/", depth - 1, limit, seen)
+
     def _linked_file(self, path: Path) -> Path | None:
         try:
             with self.open_path(path) as target:

@@ -117,3 +117,23 @@ def test_a_linked_worktree_and_alternates_inside_the_roots_still_work(world) -> 
     trace = 'Traceback (most recent call last):\n  File "/srv/app.py", line 2, in <module>\nValueError: bad\n'
     suspects = json.loads(SuspectCommitsTool(roots=(root,)).run(repo="wt", trace=trace))
     assert suspects["facts"]["commit_subject"] == "inside commit"
+
+
+@pytest.mark.parametrize("kind", ["pack", "loose"])
+def test_object_files_linked_to_another_repository_are_refused(world, kind: str) -> None:
+    root, inside, outside, _ = world
+    foreign = outside.git("rev-parse", "HEAD").strip()
+    source = outside.path / ".git" / "objects"
+    target = inside.path / ".git" / "objects"
+    if kind == "pack":
+        outside.git("repack", "-a", "-d", "-q")
+        for item in (source / "pack").iterdir():
+            os.symlink(item, target / "pack" / item.name)
+    else:
+        for item in source.glob("??/*"):
+            (target / item.parent.name).mkdir(exist_ok=True)
+            if not (target / item.parent.name / item.name).exists():
+                os.symlink(item, target / item.parent.name / item.name)
+    (inside.path / ".git" / "refs" / "heads" / "main").write_text(foreign + "\n")
+    texts = _assert_no_leak(root)
+    assert all(t.startswith("error:") for t in texts)

@@ -10,7 +10,8 @@ So git never sees the repository's own git directory or config:
 
 * the layout (work tree top, git dir, common dir, object store, alternates) is
   found by crewgate itself through the sandbox, and each part must lie inside the
-  allowed roots;
+  allowed roots; object stores may hold no symbolic links (linked packs or loose
+  objects could serve another repository's objects);
 * git runs with a private ``GIT_DIR`` in a temporary directory that holds only our
   config plus copies of ``HEAD``, the refs and ``shallow``; the object store is
   passed as ``GIT_OBJECT_DIRECTORY``. This is an allow-list by construction — no
@@ -28,7 +29,9 @@ So git never sees the repository's own git directory or config:
 
 Residual risk: git reads alternates (validated inside the roots) and the object
 store's own subdirectories by path; a link swapped in *inside* the object store
-for the duration of one call and swapped back before the re-check is not caught.
+after it was opened (the link scan runs once per opening, the layout check after
+every call) is not caught, and neither are hard links (they need the same file
+system and, with fs.protected_hardlinks, ownership of the target).
 Alternates written as relative paths do not work with the pinned object store
 (git normalises them lexically against ``/proc/self/fd/N``): such repositories get
 an error, never another repository's objects. Without ``/proc`` the paths are
@@ -65,6 +68,7 @@ MAX_LOOSE_REFS = 20_000
 MAX_SMALL_FILE = 64 * 1024
 MAX_REFS_FILE = 64 * 1024 * 1024
 MAX_ALTERNATE_DEPTH = 5
+MAX_STORE_ENTRIES = 500_000  # loose objects and packs looked at for links, per store
 _REV_RE = re.compile(r"^[0-9A-Za-z._/~^-]+$")
 _BLAME_HEADER_RE = re.compile(r"^([0-9a-f]{40}|[0-9a-f]{64}) (\d+) (\d+)(?: (\d+))?$")
 ZERO_SHA_RE = re.compile(r"^0+$")
@@ -200,6 +204,19 @@ def _check_store(sandbox: Sandbox, objects: Path) -> None:
             raise ToolError(f"the repository's objects/{name} is outside the allowed roots") from e
         except SandboxError:
             continue
+
+
+def _check_no_links(sandbox: Sandbox, layout: _Layout) -> None:
+    """No object store may hold links: git never makes them, and a linked pack or loose
+    object (even one leading elsewhere inside the roots) could serve another
+    repository's objects. Checked once per opening; see the module's residual risk."""
+    for store in (layout.objects, *layout.alternates):
+        try:
+            link = next(sandbox.links_under(store, depth=2, limit=MAX_STORE_ENTRIES), None)
+        except SandboxError as e:
+            raise ToolError(f"the repository's object store cannot be checked ({e})") from e
+        if link is not None:
+            raise ToolError(f"the repository's object store contains a link (objects/{link}); tools do not read it")
 
 
 def _locate(sandbox: Sandbox, repo: Path, raw: str) -> _Layout:
@@ -351,6 +368,7 @@ def open_git_repo(sandbox: Sandbox, repo: Path, raw: str) -> GitRepo:
     git directory (see the module docstring), never on the repository's own config.
     """
     layout = _locate(sandbox, repo, raw)
+    _check_no_links(sandbox, layout)
     private = tempfile.TemporaryDirectory(prefix="crewgate-git-")
     try:
         _private_gitdir(sandbox, layout, Path(private.name))
