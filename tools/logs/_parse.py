@@ -210,25 +210,30 @@ def _finish(record: Record, dropped: int) -> Record:
     return record
 
 
+def _start_record(line: str, source: str, lineno: int) -> tuple[str, Record | None]:
+    """(the line cut to MAX_LINE_CHARS, the record it starts or None when it continues one)."""
+    new: Record | None = None
+    if line[:1] == "{":  # parsed whole (up to MAX_RECORD_BYTES), cut after
+        try:
+            new = _json_record(json.loads(line), source, lineno)
+        except (ValueError, RecursionError):
+            new = None
+    if len(line) > MAX_LINE_CHARS:
+        line = line[:MAX_LINE_CHARS] + "…"
+    first = line[:1]
+    if new is None and (first.isdigit() or first == "["):
+        header = _parse_header(line)
+        if header is not None:
+            new = Record(header[0], header[1], header[2], [], source, lineno)
+    return line, new
+
+
 def _parse_lines(lines: Iterable[str], source: str, stats: ParseStats) -> Iterator[Record]:
     current: Record | None = None
     dropped = 0
     lineno = 0
     for lineno, raw in enumerate(lines, 1):
-        line = raw.rstrip("\r\n")
-        new: Record | None = None
-        if line[:1] == "{":  # parsed whole (up to MAX_RECORD_BYTES), cut after
-            try:
-                new = _json_record(json.loads(line), source, lineno)
-            except (ValueError, RecursionError):
-                new = None
-        if len(line) > MAX_LINE_CHARS:
-            line = line[:MAX_LINE_CHARS] + "…"
-        first = line[:1]
-        if new is None and (first.isdigit() or first == "["):
-            header = _parse_header(line)
-            if header is not None:
-                new = Record(header[0], header[1], header[2], [], source, lineno)
+        line, new = _start_record(raw.rstrip("\r\n"), source, lineno)
         if new is None:
             if current is not None and (current.ts is not None or not line or
                                         _CONTINUES.match(line)):  # fmt: skip
