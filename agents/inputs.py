@@ -1,11 +1,19 @@
-"""Check a crew's inputs against its declaration before anything runs."""
+"""Check a crew's inputs against its declaration before anything runs.
+
+Every value is bounded and clean before it is stored or sent anywhere: text longer
+than the input's ``max_length`` (default 4096 characters), NUL characters and
+unpaired surrogates are refused. Path inputs are resolved through the tools'
+sandbox: absolute paths must lie under an allowed root, relative paths are tried
+against each root in order (the first where the path exists wins) and never
+against the server's working directory; ``~`` is not expanded. Messages name the
+value as given and never reveal the roots or anything outside them.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from agents.errors import InputError, InputIssue
@@ -15,6 +23,25 @@ __all__ = ["coerce", "validate_inputs"]
 
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
+DEFAULT_MAX_LENGTH = 4096  # characters, for inputs that declare no max_length
+_SHOWN = 60  # characters of a rejected value quoted in a message
+
+
+def _show(value: Any) -> str:
+    """A short repr of a rejected value for a message."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
+
+
+def _check_text(value: str, limit: int) -> None:
+    if len(value) > limit:
+        raise ValueError(f"too long: {len(value):,} characters (at most {limit:,})")
+    if "\x00" in value:
+        raise ValueError("contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("contains invalid Unicode (an unpaired surrogate)") from None
 
 
 def coerce(
@@ -32,6 +59,8 @@ def coerce(
     kind = spec.type
     if kind in (InputType.string, InputType.path) and not isinstance(value, str):
         raise ValueError(f"expected a {kind.value}, got {type(value).__name__}")
+    if isinstance(value, str):
+        _check_text(value, spec.max_length or DEFAULT_MAX_LENGTH)
     if kind is InputType.string:
         out: Any = value
     elif kind is InputType.integer:
@@ -99,7 +128,7 @@ def _integer(value: Any) -> int:
             return int(value.strip())
         except ValueError:
             pass
-    raise ValueError(f"expected an integer, got {value!r}")
+    raise ValueError(f"expected an integer, got {_show(value)}")
 
 
 def _number(value: Any) -> float:
@@ -112,7 +141,7 @@ def _number(value: Any) -> float:
             return float(value.strip())
         except ValueError:
             pass
-    raise ValueError(f"expected a number, got {value!r}")
+    raise ValueError(f"expected a number, got {_show(value)}")
 
 
 def _boolean(value: Any) -> bool:
@@ -120,7 +149,7 @@ def _boolean(value: Any) -> bool:
         return value
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
-    raise ValueError(f"expected true or false, got {value!r}")
+    raise ValueError(f"expected true or false, got {_show(value)}")
 
 
 def _datetime(value: Any) -> str:
@@ -129,7 +158,7 @@ def _datetime(value: Any) -> str:
     try:
         parsed = datetime.fromisoformat(value.strip().replace(" ", "T", 1))
     except ValueError:
-        raise ValueError(f"expected an ISO-8601 timestamp like 2026-11-20T13:00:00Z, got {value!r}") from None
+        raise ValueError(f"expected an ISO-8601 timestamp like 2026-11-20T13:00:00Z, got {_show(value)}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -138,16 +167,9 @@ def _datetime(value: Any) -> str:
 def _path(value: str, roots: Sequence[str | os.PathLike[str]]) -> str:
     from tools._sandbox import Sandbox, SandboxError
 
-    if not value.strip():
-        raise ValueError("expected a path")
-    given = Path(value.strip()).expanduser()
-    if not given.is_absolute() and given.exists():
-        given = given.resolve()
     if not roots:
-        if not given.exists():
-            raise ValueError(f"'{value}' does not exist")
-        return str(given.resolve())
+        raise ValueError("no allowed roots are configured (CREWGATE_ALLOWED_ROOTS), so no path can be accepted")
     try:
-        return str(Sandbox(roots).resolve(str(given)))
+        return str(Sandbox(roots).resolve(value))
     except SandboxError as e:
         raise ValueError(str(e)) from None

@@ -78,6 +78,9 @@ class InputSpec(_Strict):
     required: bool | None = Field(default=None, description="default: true unless a default is set")
     default: Any = None
     choices: list[str | int | float] | None = None
+    max_length: int | None = Field(
+        default=None, ge=1, le=1_048_576, description="longest value in characters; default 4096"
+    )
 
     @property
     def is_required(self) -> bool:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from tools._base import SandboxedTool, ToolError
 from tools._result import ToolResult, clip
-from tools._sandbox import SandboxError
+from tools._sandbox import Sandbox, SandboxError
 
 __all__ = ["RUNBOOK_TOOLS", "SearchRunbooksArgs", "SearchRunbooksTool"]
 
@@ -228,14 +228,15 @@ class SearchRunbooksTool(SandboxedTool):
             base = self.sandbox.resolve(args.runbooks, want="dir")
         except SandboxError as e:
             raise ToolError(f"runbooks: {e}") from e
-        shown_base = PurePosixPath(args.runbooks.strip().rstrip("/") or ".")
+        given = args.runbooks.strip().rstrip("/") or "."
+        shown_base = PurePosixPath(self.sandbox.relative(base) if given.startswith("/") else given)
         phrase = " ".join(_WORD.findall(args.query.lower()))
         results: list[dict[str, Any]] = []
         files = 0
         for path in self.sandbox.walk_files(base):
             if not path.is_relative_to(base) or path.suffix.lower() not in MARKDOWN_SUFFIXES:
                 continue
-            text = _read(path)
+            text = _read(path, self.sandbox)
             if text is None:
                 continue
             files += 1
@@ -270,12 +271,11 @@ class SearchRunbooksTool(SandboxedTool):
         )
 
 
-def _read(path: Path) -> str | None:
+def _read(path: Path, sandbox: Sandbox) -> str | None:
+    """The runbook's text, read through the sandbox; None when over 1 MiB or unreadable."""
     try:
-        if path.stat().st_size > MAX_RUNBOOK_BYTES:
-            return None
-        return path.read_bytes().decode("utf-8", "replace")
-    except OSError:
+        return sandbox.read_bytes(path, MAX_RUNBOOK_BYTES).decode("utf-8", "replace")
+    except (OSError, SandboxError):
         return None
 
 

@@ -6,13 +6,14 @@ import os
 from pathlib import Path
 
 from tools._base import ToolError
-from tools._sandbox import Sandbox, SandboxError
+from tools._sandbox import MissingPathError, Sandbox, SandboxError
 from tools.code._git import GitRepo, open_git_repo
 
 __all__ = [
     "MAX_FILE_BYTES",
     "is_binary",
     "list_repo_files",
+    "read_repo_text",
     "read_text_lines",
     "repo_relpath",
     "resolve_repo",
@@ -38,46 +39,67 @@ def repo_relpath(sandbox: Sandbox, repo: Path, raw: str, *, want: str = "file", 
 
     Returns the POSIX path relative to ``repo``. With ``must_exist=False`` a path
     that does not exist in the work tree (e.g. deleted, but present in history) is
-    accepted as long as it would lie inside the repo.
+    accepted as long as it would lie, as written, inside the repo.
     """
     if not isinstance(raw, str) or not raw.strip():
         raise ToolError("'path' is required: a file path relative to the repo")
     try:
         real = sandbox.resolve_within(repo, raw, want=want)
-    except SandboxError as e:
-        candidate = Path(raw.strip())
-        candidate = candidate if candidate.is_absolute() else repo / candidate
-        real = Path(os.path.realpath(candidate))
-        inside = (real == repo or real.is_relative_to(repo)) and sandbox.contains(real)
-        if must_exist or not inside or real.exists():
+    except MissingPathError as e:
+        if must_exist:
             raise ToolError(f"path: {e}") from e
+        real = Path(os.path.normpath(os.path.join(repo, raw.strip())))
+        if not (real == repo or real.is_relative_to(repo)):
+            raise ToolError(f"path: '{raw.strip()}' is outside the repository") from e
+    except SandboxError as e:
+        raise ToolError(f"path: {e}") from e
     rel = real.relative_to(repo).as_posix()
     return "." if rel in ("", ".") else rel
 
 
-def is_binary(path: Path) -> bool:
+def _sandbox_for(path: Path, sandbox: Sandbox | None) -> Sandbox:
+    return sandbox if sandbox is not None else Sandbox([path.parent])
+
+
+def is_binary(path: Path, sandbox: Sandbox | None = None) -> bool:
     try:
-        with path.open("rb") as handle:
+        with _sandbox_for(path, sandbox).open_file(path) as handle:
             return b"\x00" in handle.read(8192)
-    except OSError:
+    except (OSError, SandboxError):
         return True
 
 
-def read_text_lines(path: Path) -> list[str]:
-    """Text lines of a file (no line endings); ToolError for binary or oversized files."""
+def read_repo_text(path: Path, sandbox: Sandbox) -> str | None:
+    """A text file's content read through the sandbox; None when binary, over 2 MB or unreadable."""
     try:
-        size = path.stat().st_size
-    except OSError as e:
-        raise ToolError(f"cannot read '{path.name}': {e.strerror}") from e
-    if size > MAX_FILE_BYTES:
-        raise ToolError(f"'{path.name}' is larger than 2 MB; use grep_code to find lines in it")
-    if is_binary(path):
-        raise ToolError(f"'{path.name}' is a binary file")
+        with sandbox.open_file(path) as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except (OSError, SandboxError):
+        return None
+    if len(data) > MAX_FILE_BYTES or b"\x00" in data[:8192]:
+        return None
+    return data.decode("utf-8", "replace")
+
+
+def read_text_lines(path: Path, sandbox: Sandbox | None = None) -> list[str]:
+    """Text lines of a file (no line endings); ToolError for binary or oversized files.
+
+    The file is opened through ``sandbox`` (by default one rooted at its directory),
+    so a link swapped in on its path is never followed out of the roots.
+    """
+    name = path.name
     try:
-        text = path.read_bytes().decode("utf-8", "replace")
+        with _sandbox_for(path, sandbox).open_file(path) as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except SandboxError as e:
+        raise ToolError(f"cannot read '{name}': {e}") from e
     except OSError as e:
-        raise ToolError(f"cannot read '{path.name}': {e.strerror}") from e
-    return text.splitlines()
+        raise ToolError(f"cannot read '{name}': {e.strerror}") from e
+    if len(data) > MAX_FILE_BYTES:
+        raise ToolError(f"'{name}' is larger than 2 MB; use grep_code to find lines in it")
+    if b"\x00" in data[:8192]:
+        raise ToolError(f"'{name}' is a binary file")
+    return data.decode("utf-8", "replace").splitlines()
 
 
 def _walk(sandbox: Sandbox, repo: Path) -> list[str]:
@@ -94,10 +116,13 @@ def _walk(sandbox: Sandbox, repo: Path) -> list[str]:
 
 
 def list_repo_files(sandbox: Sandbox, repo: Path, raw: str) -> tuple[list[str], GitRepo | None]:
-    """Tracked files (``git ls-files``) or, outside git, every file found by walking."""
+    """Files committed at HEAD (``git ls-tree``) or, outside git, every file found by walking."""
     try:
         git = open_git_repo(sandbox, repo, raw)
     except ToolError:
         return _walk(sandbox, repo), None
-    out = git.git("ls-files", "-z", "--cached")
+    try:
+        out = git.git("ls-tree", "-r", "-z", "--name-only", "HEAD")
+    except ToolError:  # no commits yet
+        return _walk(sandbox, repo), None
     return [p for p in out.split("\x00") if p], git

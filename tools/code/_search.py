@@ -12,9 +12,8 @@ from pydantic import BaseModel, Field
 from tools._base import SandboxedTool, ToolError
 from tools._result import ToolResult, clip
 from tools.code._repo import (
-    MAX_FILE_BYTES,
     WALK_SKIP_DIRS,
-    is_binary,
+    read_repo_text,
     read_text_lines,
     repo_relpath,
     resolve_repo,
@@ -86,11 +85,8 @@ class GrepCodeTool(SandboxedTool):
             if files_searched >= MAX_GREP_FILES:
                 truncated = True
                 break
-            try:
-                if path.stat().st_size > MAX_FILE_BYTES or is_binary(path):
-                    continue
-                text = path.read_bytes().decode("utf-8", "replace")
-            except OSError:
+            text = read_repo_text(path, self.sandbox)
+            if text is None:
                 continue
             files_searched += 1
             hit = False
@@ -131,7 +127,7 @@ class ReadCodeTool(SandboxedTool):
         args = ReadCodeArgs(**arguments)
         repo = resolve_repo(self.sandbox, args.repo)
         rel = repo_relpath(self.sandbox, repo, args.path, want="file")
-        lines = read_text_lines(repo / rel)
+        lines = read_text_lines(repo / rel, self.sandbox)
         count = len(lines)
         if count == 0:
             return ToolResult(

@@ -73,11 +73,8 @@ class MapStackFramesTool(SandboxedTool):
 
         def read_line(rel: str, line: int) -> str | None:
             if rel not in cache:
-                path = Path(repo, rel)
-                real = path.resolve()
                 try:
-                    ok = real.is_relative_to(repo) and real.is_file()
-                    cache[rel] = read_text_lines(real) if ok else None
+                    cache[rel] = read_text_lines(Path(repo, rel), self.sandbox)
                 except ToolError:
                     cache[rel] = None
             lines = cache[rel]

@@ -12,6 +12,7 @@ import contextlib
 import gzip
 import io
 import json
+import os
 import re
 import threading
 import zlib
@@ -20,9 +21,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from tools._sandbox import Sandbox
+from tools._sandbox import Sandbox, SandboxError
 from tools.logs._fields import (
     LEVEL_MAP,
     LEVELS,
@@ -33,7 +34,7 @@ from tools.logs._fields import (
     parse_ts,
 )
 
-__all__ = ["LEVELS", "ParseStats", "Record", "iter_records", "level_rank", "normalize_level",
+__all__ = ["LEVELS", "MAX_RECORD_BYTES", "ParseStats", "Record", "iter_records", "level_rank", "normalize_level",
            "parse_ts"]  # fmt: skip
 
 _RANK = {name: i for i, name in enumerate(LEVELS)}
@@ -91,6 +92,8 @@ class ParseStats:
     files: int = 0
     lines: int = 0
     records: int = 0
+    cut_lines: int = 0  # lines longer than MAX_RECORD_BYTES, kept only in part
+    cut_bytes: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
 
@@ -186,7 +189,8 @@ def _json_record(obj: Any, source: str, lineno: int) -> Record | None:
     extra.extend(trace)
     if level is None:
         level = "ERROR" if trace else "INFO"
-    return Record(ts, level, first[:MAX_LINE_CHARS], extra[:MAX_EXTRA_LINES], source, lineno)
+    kept = [line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + "…" for line in extra[:MAX_EXTRA_LINES]]
+    return Record(ts, level, first[:MAX_LINE_CHARS], kept, source, lineno)
 
 
 def _orphan(line: str, source: str, lineno: int) -> Record:
@@ -206,25 +210,30 @@ def _finish(record: Record, dropped: int) -> Record:
     return record
 
 
+def _start_record(line: str, source: str, lineno: int) -> tuple[str, Record | None]:
+    """(the line cut to MAX_LINE_CHARS, the record it starts or None when it continues one)."""
+    new: Record | None = None
+    if line[:1] == "{":  # parsed whole (up to MAX_RECORD_BYTES), cut after
+        try:
+            new = _json_record(json.loads(line), source, lineno)
+        except (ValueError, RecursionError):
+            new = None
+    if len(line) > MAX_LINE_CHARS:
+        line = line[:MAX_LINE_CHARS] + "…"
+    first = line[:1]
+    if new is None and (first.isdigit() or first == "["):
+        header = _parse_header(line)
+        if header is not None:
+            new = Record(header[0], header[1], header[2], [], source, lineno)
+    return line, new
+
+
 def _parse_lines(lines: Iterable[str], source: str, stats: ParseStats) -> Iterator[Record]:
     current: Record | None = None
     dropped = 0
     lineno = 0
     for lineno, raw in enumerate(lines, 1):
-        line = raw.rstrip("\r\n")
-        if len(line) > MAX_LINE_CHARS:
-            line = line[:MAX_LINE_CHARS] + "…"
-        first = line[:1]
-        new: Record | None = None
-        if first == "{":
-            try:
-                new = _json_record(json.loads(line), source, lineno)
-            except ValueError:
-                new = None
-        elif first.isdigit() or first == "[":
-            header = _parse_header(line)
-            if header is not None:
-                new = Record(header[0], header[1], header[2], [], source, lineno)
+        line, new = _start_record(raw.rstrip("\r\n"), source, lineno)
         if new is None:
             if current is not None and (current.ts is not None or not line or
                                         _CONTINUES.match(line)):  # fmt: skip
@@ -246,60 +255,115 @@ def _parse_lines(lines: Iterable[str], source: str, stats: ParseStats) -> Iterat
         yield _finish(current, dropped)
 
 
-def _open_text(path: Path, stack: contextlib.ExitStack) -> io.TextIOWrapper | str:
-    """A text stream over ``path`` (gunzipped when needed), or the reason it is skipped."""
-    binary: Any = stack.enter_context(open(path, "rb"))  # noqa: SIM115 - closed by the stack
+MAX_RECORD_BYTES = 1024 * 1024  # a physical line is kept up to this size; the rest is counted, not held
+_CHUNK = 64 * 1024
+
+
+def _bounded_lines(binary: BinaryIO, stats: ParseStats) -> Iterator[str]:
+    """Decoded lines of ``binary`` (without line ends), each at most MAX_RECORD_BYTES.
+
+    Reads fixed-size chunks, so memory stays bounded whatever the line length: the
+    part of a line past the limit is skipped and counted in ``stats.cut_lines`` and
+    ``stats.cut_bytes``; the kept part ends with a ``…[N bytes cut]`` mark.
+    """
+    held: list[bytes] = []
+    size = 0
+    cut = 0
+    first = True
+    while True:
+        chunk = binary.read(_CHUNK)
+        if not chunk:
+            break
+        start = 0
+        while start < len(chunk):
+            end = chunk.find(b"\n", start)
+            stop = len(chunk) if end < 0 else end
+            room = MAX_RECORD_BYTES - size
+            piece = chunk[start:stop]
+            if len(piece) > room:
+                cut += len(piece) - room
+                piece = piece[:room]
+            if piece:
+                held.append(piece)
+                size += len(piece)
+            if end < 0:
+                break
+            yield _decode(b"".join(held), cut, first, stats)
+            held, size, cut, first = [], 0, 0, False
+            start = end + 1
+    if held or cut:
+        yield _decode(b"".join(held), cut, first, stats)
+
+
+def _decode(data: bytes, cut: int, first: bool, stats: ParseStats) -> str:
+    if first and data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    text = data.decode("utf-8", "replace").rstrip("\r")
+    if cut:
+        stats.cut_lines += 1
+        stats.cut_bytes += cut
+        text += f"…[{cut:,} bytes cut]"
+    return text
+
+
+def _open_binary(
+    path: Path, sandbox: Sandbox, stack: contextlib.ExitStack
+) -> tuple[BinaryIO, tuple[int, int, int, int]] | str:
+    """A binary stream over ``path`` (gunzipped when needed) and its version, or why it is skipped."""
+    binary: Any = stack.enter_context(sandbox.open_file(path))
+    st = os.fstat(binary.fileno())
+    version = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
     if binary.peek(2)[:2] == b"\x1f\x8b":
-        binary = stack.enter_context(gzip.GzipFile(fileobj=binary, mode="rb"))
+        binary = stack.enter_context(io.BufferedReader(gzip.GzipFile(fileobj=binary, mode="rb"), _CHUNK))
     if b"\x00" in binary.peek(8192)[:8192]:
         return "binary file"
-    return stack.enter_context(io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline=None))
+    return binary, version
 
 
-def _iter_file(path: Path, stats: ParseStats) -> Iterator[Record]:
-    try:
-        key = _file_key(path)
-    except OSError as e:
-        stats.skipped.append((str(path), f"{e.__class__.__name__}: {e}"))
-        return
-    cached = _CACHE.get(key)
-    if cached is not None:
-        _merge(stats, cached.stats)
-        yield from cached.records
-        return
-    own = ParseStats()
-    records: list[Record] = []
-    try:
-        for record in _parse_file(path, own):
-            records.append(record)
-            yield record
-        # read to the end (the consumer did not stop early); remember it unless it changed meanwhile
-        with contextlib.suppress(OSError):
-            if _file_key(path) == key:
-                _CACHE.put(key, _Parsed(records, own))
-    finally:
-        _merge(stats, own)
-
-
-def _parse_file(path: Path, stats: ParseStats) -> Iterator[Record]:
+def _iter_file(path: Path, sandbox: Sandbox, stats: ParseStats) -> Iterator[Record]:
     with contextlib.ExitStack() as stack:
         try:
-            stream = _open_text(path, stack)
+            opened = _open_binary(path, sandbox, stack)
+        except SandboxError as e:
+            stats.skipped.append((str(path), str(e)))
+            return
         except (OSError, EOFError, zlib.error) as e:
-            stats.skipped.append((str(path), f"{e.__class__.__name__}: {e}"))
+            stats.skipped.append((str(path), f"{e.__class__.__name__}"))
             return
-        if isinstance(stream, str):
-            stats.skipped.append((str(path), stream))
+        if isinstance(opened, str):
+            stats.skipped.append((str(path), opened))
             return
-        stats.files += 1
+        binary, version = opened
+        key: tuple[str, int, int, int, int] = (str(path), *version)
+        cached = _CACHE.get(key)
+        if cached is not None:
+            _merge(stats, cached.stats)
+            yield from cached.records
+            return
+        own = ParseStats()
+        records: list[Record] = []
         try:
-            yield from _parse_lines(stream, str(path), stats)
-        except (OSError, EOFError, zlib.error) as e:  # truncated or corrupt .gz: keep what was read
-            stats.skipped.append((str(path), f"stopped early: {e.__class__.__name__}: {e}"))
+            for record in _parse_stream(binary, str(path), own):
+                records.append(record)
+                yield record
+            # read to the end (the consumer did not stop early); remember it unless it changed meanwhile
+            with contextlib.suppress(OSError, SandboxError):
+                if _file_key(path, sandbox) == key:
+                    _CACHE.put(key, _Parsed(records, own))
+        finally:
+            _merge(stats, own)
 
 
-def _file_key(path: Path) -> tuple[str, int, int, int, int]:
-    st = path.stat()
+def _parse_stream(binary: BinaryIO, source: str, stats: ParseStats) -> Iterator[Record]:
+    stats.files += 1
+    try:
+        yield from _parse_lines(_bounded_lines(binary, stats), source, stats)
+    except (OSError, EOFError, zlib.error) as e:  # truncated or corrupt .gz: keep what was read
+        stats.skipped.append((source, f"stopped early: {e.__class__.__name__}"))
+
+
+def _file_key(path: Path, sandbox: Sandbox) -> tuple[str, int, int, int, int]:
+    st = sandbox.stat(path)
     return str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
@@ -307,6 +371,8 @@ def _merge(into: ParseStats, part: ParseStats) -> None:
     into.files += part.files
     into.lines += part.lines
     into.records += part.records
+    into.cut_lines += part.cut_lines
+    into.cut_bytes += part.cut_bytes
     into.skipped.extend(part.skipped)
 
 
@@ -372,18 +438,27 @@ def iter_records(
     """Stream records from files and directories (recursively, sorted, symlinks checked).
 
     Directories are walked with ``sandbox.walk_files`` (by default a sandbox rooted at
-    the directory itself), so links that lead outside the roots are skipped.
+    the directory itself, or at a file's directory), and every file is opened through
+    the sandbox, so links that lead outside the roots are skipped, even when swapped in
+    while the logs are read. Lines are read in bounded chunks (MAX_RECORD_BYTES).
     """
     if stats is None:
         stats = ParseStats()
     items = [paths] if isinstance(paths, str | Path) else list(paths)
     for item in items:
-        path = Path(item)
-        if path.is_dir():
-            walker = sandbox if sandbox is not None else Sandbox([path])
-            for file in walker.walk_files(path):
-                yield from _iter_file(file, stats)
-        elif path.is_file():
-            yield from _iter_file(path, stats)
-        else:
+        path = Path(os.path.abspath(item))
+        walker = sandbox or Sandbox([path if path.is_dir() else path.parent])
+        found = False
+        for file in walker.walk_files(path):
+            found = True
+            yield from _iter_file(file, walker, stats)
+        if not found and not _exists(walker, path):
             stats.skipped.append((str(path), "not a file or directory"))
+
+
+def _exists(sandbox: Sandbox, path: Path) -> bool:
+    try:
+        sandbox.open_path(path).close()
+    except SandboxError:
+        return False
+    return True

@@ -21,7 +21,7 @@ from tools.logs._args import (
     parse_level,
     parse_time,
 )
-from tools.logs._parse import LEVELS, ParseStats, Record, iter_records
+from tools.logs._parse import LEVELS, MAX_RECORD_BYTES, ParseStats, Record, iter_records
 from tools.logs._signatures import Signature
 
 __all__ = ["ErrorSignaturesTool", "ErrorTimelineTool", "SearchLogsTool"]
@@ -57,10 +57,22 @@ class _LogTool(SandboxedTool):
     def _skipped(self, stats: ParseStats) -> list[str]:
         return [f"{self._where(path)}: {reason}" for path, reason in stats.skipped[:10]]
 
+    @staticmethod
+    def _cut(stats: ParseStats) -> dict[str, int]:
+        """How many physical lines were longer than MAX_RECORD_BYTES and kept only in part."""
+        return {"cut_lines": stats.cut_lines, "cut_bytes": stats.cut_bytes}
+
+    @staticmethod
+    def _cut_note(stats: ParseStats) -> str:
+        if not stats.cut_lines:
+            return ""
+        return f"; {stats.cut_lines:,} over-long line(s) cut to {MAX_RECORD_BYTES // 1024:,} KiB"
+
     def _span(self, result: Analysis, stats: ParseStats) -> dict[str, Any]:
         return {
             "files": stats.files,
             "skipped_files": self._skipped(stats),
+            **self._cut(stats),
             "records": result.records,
             "in_window": result.in_window,
             "matched": result.matched,
@@ -180,6 +192,7 @@ class SearchLogsTool(_LogTool):
             "records_read": stats.records,
             "files": stats.files,
             "skipped_files": self._skipped(stats),
+            **self._cut(stats),
             "records": [self._record(r) for r in shown],
         }
         if matched:
@@ -187,6 +200,7 @@ class SearchLogsTool(_LogTool):
                        f"file(s); showing the earliest {len(shown)}")  # fmt: skip
         else:
             summary = f"no records match among {stats.records:,} in {stats.files} file(s)"
+        summary += self._cut_note(stats)
         return self._bounded(ToolResult(tool=self.name, summary=summary, data=data), "records")
 
     def _record(self, record: Record) -> dict[str, Any]:
