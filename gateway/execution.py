@@ -27,7 +27,8 @@ log = structlog.get_logger("crewgate.execution")
 @dataclass
 class TaskOutcome:
     status: str  # completed | failed | cancelled
-    result: str | None = None
+    result: str | None = None  # the report, for people
+    output: dict[str, Any] | None = None  # machine-readable findings (a JSON object), when completed
     usage: dict[str, int] = field(default_factory=dict)
     error_code: str | None = None
     error: str | None = None
@@ -72,4 +73,6 @@ def execute_task(
         done = {"usage": outcome.usage, "duration_ms": round(elapsed * 1000)}
         publish(EventDraft(EventType.task_completed, data=done))
         log.info("task completed", duration_s=round(elapsed, 3), total_tokens=outcome.usage.get("total_tokens"))
-        return TaskOutcome("completed", result=outcome.result, usage=outcome.usage, duration_s=elapsed)
+        return TaskOutcome(
+            "completed", result=outcome.result, output=outcome.output, usage=outcome.usage, duration_s=elapsed
+        )
