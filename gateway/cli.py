@@ -123,7 +123,7 @@ def _parse_inputs(pairs: list[str], extra: list[str]) -> dict[str, str]:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             hint = f"; did you mean -i {pair}={stray[0]}?" if sep == "" and key.strip() and stray else ""
-            raise _UsageError(f"-i/--input {pair!r} is not of the form key=value (e.g. -i service=checkout){hint}")
+            raise _UsageError(f"-i/--input {pair!r}: expected key=value (e.g. -i service=checkout){hint}")
         if key.strip() in inputs:
             raise _UsageError(f"-i/--input {key.strip()!r} is given more than once; give each input once")
         inputs[key.strip()] = value
