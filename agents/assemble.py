@@ -37,6 +37,15 @@ class AssembledCrew:
     ledger: FactsLedger
 
 
+def _bound(llm: Any, ledger: FactsLedger) -> Any:
+    """The offline model reads and records this run's facts; other models need nothing."""
+    from agents.offline import OfflineLLM
+
+    if isinstance(llm, OfflineLLM):
+        llm.bind(ledger)
+    return llm
+
+
 def render_unset(text: str, unset: Collection[str]) -> str:
     """``text`` with the placeholders of the unset optional inputs ``unset`` resolved (see the module doc)."""
     if not unset or not text:
@@ -58,8 +67,6 @@ def build_crew(
     from crewai import Agent, Crew, Task
     from crewai import Process as CrewProcess
 
-    from agents.offline import OfflineLLM
-
     spec = catalog.crew(crew_name)
     names = [s.agent for s in spec.steps]
     if spec.manager:
@@ -74,9 +81,7 @@ def build_crew(
     def llm_for(profile_name: str | None) -> Any:
         chosen, profile = catalog.profile(profile_name)
         if chosen not in llms:
-            llms[chosen] = make_llm(chosen, profile, inputs=inputs, env=env)
-            if isinstance(llms[chosen], OfflineLLM):
-                llms[chosen].bind(ledger)
+            llms[chosen] = _bound(make_llm(chosen, profile, inputs=inputs, env=env), ledger)
         return llms[chosen]
 
     agents: dict[str, Any] = {}

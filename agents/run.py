@@ -22,6 +22,7 @@ from typing import Any
 from agents.assemble import build_crew
 from agents.catalog import Catalog
 from agents.events import EventDraft, EventMapper, EventType
+from agents.facts import FactsLedger
 from tools._result import printable
 
 __all__ = ["RunCancelled", "RunOutcome", "run_crew"]
@@ -75,10 +76,7 @@ def run_crew(
             draft = mapper.map(event)
             if draft is None:
                 return
-            if draft.type is EventType.step_started:
-                ledger.enter(draft.step)
-            elif draft.type is EventType.tool_finished and getattr(event, "from_cache", False):
-                ledger.replay(str(event.tool_name), getattr(event, "tool_args", None))
+            _note(ledger, draft, event)
             if draft.type is EventType.llm_completed:
                 usage["model_calls"] = usage.get("model_calls", 0) + 1
                 for key, value in (draft.data.get("usage") or {}).items():
@@ -98,7 +96,20 @@ def run_crew(
     finally:
         reset_stream_sinks(token)
     if not usage.get("total_tokens"):  # a provider that reports usage only on the crew output
-        metrics = getattr(output, "token_usage", None)
-        if metrics is not None:
-            usage.update({k: v for k, v in metrics.model_dump().items() if isinstance(v, int)})
+        usage.update(_crew_usage(output))
     return RunOutcome(result=printable(str(output.raw)), usage=usage, output=ledger.findings())
+
+
+def _note(ledger: FactsLedger, draft: EventDraft, event: Any) -> None:
+    """Tell the ledger which step runs, and about tool calls CrewAI answered from its cache."""
+    if draft.type is EventType.step_started:
+        ledger.enter(draft.step)
+    elif draft.type is EventType.tool_finished and getattr(event, "from_cache", False):
+        ledger.replay(str(event.tool_name), getattr(event, "tool_args", None))
+
+
+def _crew_usage(output: Any) -> dict[str, int]:
+    metrics = getattr(output, "token_usage", None)
+    if metrics is None:
+        return {}
+    return {k: v for k, v in metrics.model_dump().items() if isinstance(v, int)}
