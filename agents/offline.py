@@ -217,7 +217,7 @@ def write_answer(
     """The step's answer, for people: findings, what was ruled out, evidence. No hidden data."""
     summaries = [f"- `{r.tool}`: {_md(r.summary)}" for r in records if r.summary]
     failures = [
-        f"- {_text(m.get('content')).strip()[:300]}"
+        f"- {_md(_text(m.get('content')).strip()[:300])}"
         for m in messages
         if m.get("role") == "tool" and not isinstance(_json(_text(m.get("content"))), dict)
     ]

@@ -147,10 +147,13 @@ def crews(config: ConfigOption = None) -> None:
     out = Console(highlight=False)
     catalog = _load(config, Console(stderr=True))
     for name, crew in sorted(catalog.crews.items()):
-        out.print(f"[bold]{name}[/] ({crew.process.value}, {len(crew.steps)} steps) {crew.description}")
+        out.print(
+            f"[bold]{_safe(name)}[/] ({crew.process.value}, {len(crew.steps)} steps) {_safe(crew.description)}",
+            soft_wrap=True,
+        )
         for key, spec in crew.inputs.items():
             need = "required" if spec.is_required else f"optional, default {spec.default!r}"
-            out.print(f"  -i {key}=<{spec.type.value}>  {need}  {spec.description}")
+            out.print(_safe(f"  -i {key}=<{spec.type.value}>  {need}  {spec.description}"), soft_wrap=True)
 
 
 @app.command(context_settings={"allow_extra_args": True})

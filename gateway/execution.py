@@ -18,6 +18,7 @@ from agents.catalog import Catalog
 from agents.events import EventDraft, EventType
 from agents.failures import describe_failure
 from agents.run import RunCancelled, run_crew
+from tools._result import printable
 
 __all__ = ["TaskOutcome", "execute_task"]
 
@@ -65,6 +66,7 @@ def execute_task(
             return TaskOutcome("cancelled", error_code="cancelled", error=e.reason, duration_s=elapsed)
         except Exception as e:  # any failure of the crew ends the task, with a reason
             code, message = describe_failure(e)
+            message = printable(message)  # may quote a model's or a tool's text
             elapsed = time.perf_counter() - started
             publish(EventDraft(EventType.task_failed, data={"code": code, "error": message}))
             log.warning("task failed", code=code, error=message, exc_info=code == "crew_error")
