@@ -18,12 +18,12 @@ _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def printable(text: str) -> str:
-    """``text`` with control characters (but newline and tab) shown as ``\\xNN`` escapes.
+    """``text`` with control characters (but newline and tab) shown as ``\\xNN`` escapes; CRLF becomes LF.
 
     For any text from logs, repositories or models that ends up in front of a person:
     a report, an event, a terminal. Nothing is dropped silently, nothing is interpreted.
     """
-    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text.replace("\r\n", "\n"))
 
 
 def clip(text: str, limit: int) -> str:

@@ -7,7 +7,7 @@ import json
 from agents.assemble import render_unset
 from agents.facts import FactsLedger
 from agents.offline import decide
-from tools._result import ToolResult
+from tools._result import ToolResult, printable
 
 SIGNATURES = {
     "type": "function",
@@ -111,3 +111,7 @@ def test_unset_optional_inputs_leave_no_empty_placeholder() -> None:
     text = "Analyse {service} at {logs} (window starts at: {since}). Cite a runbook from {runbooks}."
     assert render_unset(text, {"since", "runbooks"}) == "Analyse {service} at {logs}. Cite a runbook from not given."
     assert render_unset(text, set()) == text
+
+
+def test_printable_shows_controls_as_escapes_and_keeps_lines() -> None:
+    assert printable("a\x1b[31mb\x9b\x07\r\nc\td\rover") == "a\\x1b[31mb\\x9b\\x07\nc\td\\x0dover"
