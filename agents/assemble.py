@@ -1,28 +1,58 @@
 """Catalog + crew name + inputs -> a fresh ``crewai.Crew`` for exactly one run.
 
 A Crew, its Agents, Tasks, tools and LLMs hold per-run state (messages, usage
-counters, caches), so nothing here is reused between runs.
+counters, caches), so nothing here is reused between runs. Each run gets its own
+facts ledger (``agents.facts``), shared by reference by the run's tools and its
+offline model: findings move between them out of band, never as text.
+
+Text templates (descriptions, expected outputs, roles, goals, backstories) name
+inputs as ``{name}``. For an optional input that was not given, a parenthetical
+that names it is left out (``… at {logs} (window starts at: {since}).`` reads
+``… at /var/log.``) and any other mention reads "not given".
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from agents.catalog import Catalog
+from agents.facts import FactsLedger
 from agents.models import make_llm
 from agents.registry import tool_class
 from agents.schema import Process
 
-__all__ = ["AssembledCrew", "build_crew"]
+__all__ = ["AssembledCrew", "build_crew", "render_unset"]
+
+NOT_GIVEN = "not given"
 
 
 @dataclass
 class AssembledCrew:
     crew: Any  # crewai.Crew
     agent_keys: dict[str, str]  # str(Agent.id) -> YAML agent name
+    ledger: FactsLedger
+
+
+def _bound(llm: Any, ledger: FactsLedger) -> Any:
+    """The offline model reads and records this run's facts; other models need nothing."""
+    from agents.offline import OfflineLLM
+
+    if isinstance(llm, OfflineLLM):
+        llm.bind(ledger)
+    return llm
+
+
+def render_unset(text: str, unset: Collection[str]) -> str:
+    """``text`` with the placeholders of the unset optional inputs ``unset`` resolved (see the module doc)."""
+    if not unset or not text:
+        return text
+    names = "|".join(re.escape(n) for n in sorted(unset))
+    text = re.sub(r"\s*\([^()]*\{(?:" + names + r")\}[^()]*\)", "", text)
+    return re.sub(r"\{(?:" + names + r")\}", NOT_GIVEN, text)
 
 
 def build_crew(
@@ -41,22 +71,27 @@ def build_crew(
     names = [s.agent for s in spec.steps]
     if spec.manager:
         names.append(spec.manager)
+    ledger = FactsLedger(inputs)
+    unset = {k for k, v in inputs.items() if v in ("", None) and k in spec.inputs and not spec.inputs[k].is_required}
     llms: dict[str, Any] = {}
+
+    def text(template: str) -> str:
+        return render_unset(template, unset)
 
     def llm_for(profile_name: str | None) -> Any:
         chosen, profile = catalog.profile(profile_name)
         if chosen not in llms:
-            llms[chosen] = make_llm(chosen, profile, inputs=inputs, env=env)
+            llms[chosen] = _bound(make_llm(chosen, profile, inputs=inputs, env=env), ledger)
         return llms[chosen]
 
     agents: dict[str, Any] = {}
     for name in dict.fromkeys(names):
         a = catalog.agents[name]
         agents[name] = Agent(
-            role=a.role,
-            goal=a.goal,
-            backstory=a.backstory,
-            tools=[tool_class(t)(roots=tuple(roots)) for t in a.tools],
+            role=text(a.role),
+            goal=text(a.goal),
+            backstory=text(a.backstory),
+            tools=[tool_class(t)(roots=tuple(roots), facts_sink=ledger) for t in a.tools],
             llm=llm_for(a.model),
             max_iter=a.max_iter,
             max_rpm=a.max_rpm,
@@ -76,8 +111,8 @@ def build_crew(
             kwargs["context"] = [tasks[c] for c in step.context]
         tasks[step.name] = Task(
             name=step.name,
-            description=step.description,
-            expected_output=step.expected_output,
+            description=text(step.description),
+            expected_output=text(step.expected_output),
             agent=agents[step.agent],
             **kwargs,
         )
@@ -103,4 +138,4 @@ def build_crew(
         **crew_kwargs,
     )
     agent_keys = {str(agent.id): name for name, agent in agents.items()}
-    return AssembledCrew(crew=crew, agent_keys=agent_keys)
+    return AssembledCrew(crew=crew, agent_keys=agent_keys, ledger=ledger)

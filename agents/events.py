@@ -1,7 +1,9 @@
 """CrewAI events to crewgate's public event drafts (type, agent, step, data).
 
 The gateway adds ``v``, ``id``, ``seq``, ``task_id`` and ``ts`` when it appends a
-draft to the task's event log. ``data`` stays small: long text is cut with a marker.
+draft to the task's event log. ``data`` stays small: long text is cut with a marker. Text in ``data`` comes from logs,
+repositories and models: control characters in it are escaped (``\\x1b``), so an
+event shown in a terminal or a browser cannot carry terminal escape sequences.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from tools._result import printable
 
 __all__ = ["EventDraft", "EventMapper", "EventType", "TERMINAL_TYPES", "cut"]
 
@@ -46,15 +50,15 @@ class EventDraft:
 
 
 def cut(text: Any, limit: int = TEXT_LIMIT) -> str:
-    """``text`` as a string of at most about ``limit`` chars, with a marker saying how much was cut."""
+    """``text`` as a printable string of at most about ``limit`` chars, with a marker saying how much was cut."""
     if not isinstance(text, str):
         try:
             text = json.dumps(text, default=str, ensure_ascii=False)
         except (TypeError, ValueError):
             text = str(text)
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}…[cut {len(text) - limit} chars]"
+    if len(text) > limit:
+        text = f"{text[:limit]}…[cut {len(text) - limit} chars]"
+    return printable(text)
 
 
 class EventMapper:
@@ -111,7 +115,9 @@ class EventMapper:
         )
 
     def _on_llm_stream_chunk(self, event: Any) -> EventDraft:
-        return EventDraft(EventType.llm_chunk, self._agent_of(event), self._step, {"chunk": event.chunk})
+        return EventDraft(
+            EventType.llm_chunk, self._agent_of(event), self._step, {"chunk": printable(str(event.chunk))}
+        )
 
     def _on_llm_call_completed(self, event: Any) -> EventDraft:
         data: dict[str, Any] = {"model": event.model}

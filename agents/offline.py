@@ -3,14 +3,17 @@
 It is not a language model. It is a small rule-based policy that plays the model's
 part in CrewAI's real agent loop through native tool calls:
 
-1. It gathers *facts*: the crew's inputs, the ``facts`` blocks of earlier steps'
-   answers (found in the context CrewAI puts in the prompt), and the ``facts`` of
-   every tool result in the conversation so far.
+1. It gathers *facts* from the run's facts ledger (``agents.facts``): the facts that
+   earlier steps' answers ended with (for the steps this one takes as context), the
+   facts of every tool result of this step, and the crew's inputs over all of them.
+   Facts travel out of band: nothing is read back out of the prompt, the tool
+   output text or any other text a log, a tool or a model produced.
 2. While some offered tool has not been called and every required argument can be
    filled from the facts (argument name = fact name, plus a few aliases below), it
    answers with one tool call.
-3. Otherwise it writes the step's answer from what the tools returned: their
-   one-line summaries, the key findings, and a ``facts`` block for later steps.
+3. Otherwise it writes the step's answer from what the tools returned (their
+   one-line summaries and the key findings) and records the facts the answer ends
+   with in the ledger, for later steps.
 
 The same inputs always produce the same calls and the same report.
 """
@@ -18,18 +21,17 @@ The same inputs always produce the same calls and the same report.
 from __future__ import annotations
 
 import json
-import re
+from collections.abc import Mapping
 from typing import Any
 
 from crewai.events.types.llm_events import LLMCallType
 from crewai.llms.base_llm import BaseLLM, llm_call_context
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
-__all__ = ["OfflineLLM", "facts_comment"]
+from agents.facts import FactsLedger, ToolRecord
+from tools._result import printable
 
-# Facts ride along in an HTML comment: invisible where the report is rendered as
-# Markdown, but present in the text CrewAI hands the next step as context.
-_FACTS_BLOCK = re.compile(r"<!-- crewgate:facts (\{.*?\}) -->", re.DOTALL)
+__all__ = ["OfflineLLM", "decide"]
 
 # tool argument -> fact names that may fill it, in order of preference
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -58,6 +60,17 @@ class OfflineLLM(BaseLLM):
     model: str = "offline"
     provider: str = "offline"
     inputs: dict[str, Any] = Field(default_factory=dict)
+    _ledger: FactsLedger | None = PrivateAttr(default=None)
+
+    def bind(self, ledger: FactsLedger) -> None:
+        """Read and record facts in this run's ledger (the assembly binds one per run)."""
+        self._ledger = ledger
+
+    @property
+    def ledger(self) -> FactsLedger:
+        if self._ledger is None:  # used on its own, outside an assembled run
+            self._ledger = FactsLedger(self.inputs)
+        return self._ledger
 
     def supports_function_calling(self) -> bool:
         return True
@@ -92,7 +105,16 @@ class OfflineLLM(BaseLLM):
                 from_task=from_task,
                 from_agent=from_agent,
             )
-            answer = decide(messages, tools or [], self.inputs, role=getattr(from_agent, "role", ""))
+            step = getattr(from_task, "name", None)
+            self.ledger.enter(step)
+            answer = decide(
+                messages,
+                tools or [],
+                self.ledger,
+                step=step,
+                context=_context_of(from_task),
+                role=getattr(from_agent, "role", ""),
+            )
             prompt_tokens = _estimate_tokens(messages)
             completion_tokens = _estimate_tokens(answer if isinstance(answer, str) else json.dumps(answer))
             usage = {
@@ -114,10 +136,21 @@ class OfflineLLM(BaseLLM):
 
 
 def decide(
-    messages: list[dict[str, Any]], tools: list[dict[str, Any]], inputs: dict[str, Any], *, role: str = ""
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]],
+    ledger: FactsLedger | Mapping[str, Any],
+    *,
+    step: str | None = None,
+    context: list[str] | None = None,
+    role: str = "",
 ) -> str | list[dict[str, Any]]:
-    """The policy: the next tool call, or the final answer."""
-    facts = gather_facts(messages, inputs)
+    """The policy: the next tool call, or the final answer (whose facts go to the ledger).
+
+    ``ledger`` may be a plain mapping of inputs, for a conversation outside a run.
+    """
+    if not isinstance(ledger, FactsLedger):
+        ledger = FactsLedger(ledger)
+    facts = gather_facts(ledger, step, context)
     called = _called_tools(messages)
     skipped: list[str] = []
     for tool in tools:
@@ -131,33 +164,14 @@ def decide(
             continue
         call_id = f"call_{len(called) + 1}_{name}"
         return [{"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}]
-    return write_answer(messages, facts, inputs, role=role, skipped=skipped)
+    answer = write_answer(messages, facts, ledger.tool_records(step), role=role, skipped=skipped)
+    ledger.record_answer(step, {k: v for k, v in facts.items() if not k.startswith("line_window")})
+    return answer
 
 
-def gather_facts(messages: list[dict[str, Any]], inputs: dict[str, Any]) -> dict[str, Any]:
-    facts: dict[str, Any] = {k: v for k, v in inputs.items() if v not in ("", None)}
-    ruled_out: list[str] = []
-    for message in messages:
-        content = _text(message.get("content"))
-        if message.get("role") == "tool":
-            found = _tool_facts(content)
-        elif message.get("role") == "user":
-            found = {}
-            for block in _FACTS_BLOCK.findall(content):
-                try:
-                    data = json.loads(block)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(data, dict) and isinstance(data.get("facts"), dict):
-                    found.update(data["facts"])
-        else:
-            continue
-        for item in found.pop("ruled_out", None) or []:
-            if isinstance(item, str) and item not in ruled_out:
-                ruled_out.append(item)
-        facts.update({k: v for k, v in found.items() if v not in ("", None)})
-    if ruled_out:
-        facts["ruled_out"] = ruled_out
+def gather_facts(ledger: FactsLedger, step: str | None, context: list[str] | None = None) -> dict[str, Any]:
+    """The ledger's facts for ``step``, plus the working values derived from them."""
+    facts = ledger.facts_for(step, context)
     if isinstance(facts.get("line"), int):
         facts["line_window_start"] = max(1, facts["line"] - 3)
         facts["line_window_end"] = facts["line"] + 3
@@ -195,18 +209,15 @@ def _optional(prop: dict[str, Any]) -> bool:
 def write_answer(
     messages: list[dict[str, Any]],
     facts: dict[str, Any],
-    inputs: dict[str, Any],
+    records: list[ToolRecord],
     *,
     role: str = "",
     skipped: list[str] | None = None,
 ) -> str:
-    summaries = [
-        f"- `{data.get('tool', 'tool')}`: {_md(data['summary'])}"
-        for data in (_json(_text(m.get("content"))) for m in messages if m.get("role") == "tool")
-        if isinstance(data, dict) and data.get("summary")
-    ]
+    """The step's answer, for people: findings, what was ruled out, evidence. No hidden data."""
+    summaries = [f"- `{r.tool}`: {_md(r.summary)}" for r in records if r.summary]
     failures = [
-        f"- {_text(m.get('content')).strip()[:300]}"
+        f"- {_md(_text(m.get('content')).strip()[:300])}"
         for m in messages
         if m.get("role") == "tool" and not isinstance(_json(_text(m.get("content"))), dict)
     ]
@@ -224,19 +235,26 @@ def write_answer(
     if failures:
         lines += ["**Tool errors**", "", *failures, ""]
     if facts.get("trace"):
-        lines += ["**Stack trace**", "", "```", str(facts["trace"]).strip(), "```", ""]
+        lines += ["**Stack trace**", "", *_fenced(str(facts["trace"]).strip()), ""]
     if skipped:
         lines += ["**Not run**", "", *(f"- {s}" for s in skipped), ""]
     if not (findings or summaries or failures):
         lines += ["No tool produced findings for this step.", ""]
-    carried = {k: v for k, v in facts.items() if k not in inputs and not k.startswith("line_window")}
-    lines.append(facts_comment(carried))
-    return "\n".join(lines)
+    return printable("\n".join(lines).rstrip("\n") + "\n")
 
 
-def facts_comment(facts: dict[str, Any]) -> str:
-    text = json.dumps({"facts": facts}, default=str, ensure_ascii=False).replace(">", "\\u003e")
-    return f"<!-- crewgate:facts {text} -->"
+def _fenced(text: str) -> list[str]:
+    """A code block that text containing backticks cannot close early."""
+    fence = "`" * max(3, _longest_run(text, "`") + 1)
+    return [fence, text, fence]
+
+
+def _longest_run(text: str, char: str) -> int:
+    best = run = 0
+    for c in text:
+        run = run + 1 if c == char else 0
+        best = max(best, run)
+    return best
 
 
 def _conclusion(facts: dict[str, Any]) -> str | None:
@@ -264,11 +282,12 @@ def _md(value: Any) -> str:
     return text
 
 
-def _tool_facts(content: str) -> dict[str, Any]:
-    data = _json(content)
-    if isinstance(data, dict) and isinstance(data.get("facts"), dict):
-        return dict(data["facts"])
-    return {}
+def _context_of(task: Any) -> list[str] | None:
+    """Names of the steps ``task`` takes as context; None when it did not say (CrewAI's default)."""
+    context = getattr(task, "context", None)
+    if not isinstance(context, list):
+        return None
+    return [str(getattr(t, "name", "") or "") for t in context]
 
 
 def _called_tools(messages: list[dict[str, Any]]) -> set[str]:

@@ -4,6 +4,11 @@ The sink is CrewAI's context-scoped stream sink: it is called synchronously at
 emit time and only for events of this run, even when other runs share the process.
 Tool calls may run on CrewAI's worker threads (which copy the context), so the
 sink serialises on a lock to keep one run's events in one order.
+
+The sink also tells the run's facts ledger which step is running, and, when CrewAI
+answers a tool call from its cache (the tool does not run), that the earlier
+identical call's facts count for this step too. The outcome carries the report
+(``result``, for people) and the ledger's findings (``output``, for machines).
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from typing import Any
 from agents.assemble import build_crew
 from agents.catalog import Catalog
 from agents.events import EventDraft, EventMapper, EventType
+from agents.facts import FactsLedger
+from tools._result import printable
 
 __all__ = ["RunCancelled", "RunOutcome", "run_crew"]
 
@@ -39,8 +46,9 @@ class RunCancelled(BaseException):  # noqa: N818 - a control-flow signal, like K
 
 @dataclass
 class RunOutcome:
-    result: str
+    result: str  # the report a person reads (control characters escaped)
     usage: dict[str, int] = field(default_factory=dict)
+    output: dict[str, Any] | None = None  # machine-readable findings: a JSON object, or None
 
 
 def run_crew(
@@ -61,11 +69,14 @@ def run_crew(
     lock = threading.Lock()
     usage: dict[str, int] = {}
 
+    ledger = assembled.ledger
+
     def sink(_source: Any, event: Any) -> None:
         with lock:
             draft = mapper.map(event)
             if draft is None:
                 return
+            _note(ledger, draft, event)
             if draft.type is EventType.llm_completed:
                 usage["model_calls"] = usage.get("model_calls", 0) + 1
                 for key, value in (draft.data.get("usage") or {}).items():
@@ -85,7 +96,20 @@ def run_crew(
     finally:
         reset_stream_sinks(token)
     if not usage.get("total_tokens"):  # a provider that reports usage only on the crew output
-        metrics = getattr(output, "token_usage", None)
-        if metrics is not None:
-            usage.update({k: v for k, v in metrics.model_dump().items() if isinstance(v, int)})
-    return RunOutcome(result=str(output.raw), usage=usage)
+        usage.update(_crew_usage(output))
+    return RunOutcome(result=printable(str(output.raw)), usage=usage, output=ledger.findings())
+
+
+def _note(ledger: FactsLedger, draft: EventDraft, event: Any) -> None:
+    """Tell the ledger which step runs, and about tool calls CrewAI answered from its cache."""
+    if draft.type is EventType.step_started:
+        ledger.enter(draft.step)
+    elif draft.type is EventType.tool_finished and getattr(event, "from_cache", False):
+        ledger.replay(str(event.tool_name), getattr(event, "tool_args", None))
+
+
+def _crew_usage(output: Any) -> dict[str, int]:
+    metrics = getattr(output, "token_usage", None)
+    if metrics is None:
+        return {}
+    return {k: v for k, v in metrics.model_dump().items() if isinstance(v, int)}

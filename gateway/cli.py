@@ -1,7 +1,10 @@
 """The ``crewgate`` command: validate configs, run a crew in-process, serve the gateway.
 
-``validate`` never imports CrewAI, so it answers in well under a second.
-Exit codes for ``run``: 0 completed, 1 failed or cancelled, 2 bad input.
+``validate``, ``--version`` and ``--help`` never import CrewAI, so they answer in well
+under a second. Exit codes for ``run``: 0 completed, 1 failed or cancelled, 2 bad input.
+
+Everything ``run`` prints that came from a log, a repository, a model or an input goes
+through ``_safe``: control characters are escaped and rich markup is not interpreted.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from agents.catalog import Catalog, validate_directory
 from agents.errors import ConfigIssue, InputError, UnknownCrewError
+from tools._result import printable
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run CrewAI crews defined in YAML.")
 
@@ -28,6 +33,32 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="config directory (default: CREWGATE_CONFIG_DIR)")
 ]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"crewgate {version('crewgate')}")
+        except PackageNotFoundError:
+            print("crewgate (not installed as a package: version unknown)")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _main(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", help="print the version and exit", callback=_version, is_eager=True, metavar=""),
+    ] = False,
+) -> None:
+    """Run CrewAI crews defined in YAML."""
+
+
+def _safe(value: Any) -> str:
+    """Text from outside (logs, models, inputs) fit to print: controls escaped, no rich markup."""
+    return escape(printable(str(value)))
 
 
 def _config_dir(given: Path | None) -> Path:
@@ -79,13 +110,25 @@ def validate(
     raise typer.Exit(EXIT_OK if catalog is not None else EXIT_FAILED)
 
 
-def _parse_inputs(pairs: list[str]) -> dict[str, str]:
+class _UsageError(ValueError):
+    """A malformed command line; the message names what is wrong and the form expected."""
+
+
+def _parse_inputs(pairs: list[str], extra: list[str]) -> dict[str, str]:
+    """``-i key=value`` pairs as a dict. ``extra`` holds stray words (``-i service checkout``
+    leaves ``checkout`` over), used to say what was probably meant."""
     inputs: dict[str, str] = {}
+    stray = list(extra)
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="-i/--input")
+            hint = f"; did you mean -i {pair}={stray[0]}?" if sep == "" and key.strip() and stray else ""
+            raise _UsageError(f"-i/--input {pair!r}: expected key=value (e.g. -i service=checkout){hint}")
+        if key.strip() in inputs:
+            raise _UsageError(f"-i/--input {key.strip()!r} is given more than once; give each input once")
         inputs[key.strip()] = value
+    if stray:
+        raise _UsageError(f"unexpected argument {stray[0]!r}: inputs are given as -i key=value")
     return inputs
 
 
@@ -104,20 +147,27 @@ def crews(config: ConfigOption = None) -> None:
     out = Console(highlight=False)
     catalog = _load(config, Console(stderr=True))
     for name, crew in sorted(catalog.crews.items()):
-        out.print(f"[bold]{name}[/] ({crew.process.value}, {len(crew.steps)} steps) {crew.description}")
+        out.print(
+            f"[bold]{_safe(name)}[/] ({crew.process.value}, {len(crew.steps)} steps) {_safe(crew.description)}",
+            soft_wrap=True,
+        )
         for key, spec in crew.inputs.items():
             need = "required" if spec.is_required else f"optional, default {spec.default!r}"
-            out.print(f"  -i {key}=<{spec.type.value}>  {need}  {spec.description}")
+            out.print(_safe(f"  -i {key}=<{spec.type.value}>  {need}  {spec.description}"), soft_wrap=True)
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True})
 def run(
+    ctx: typer.Context,
     crew: Annotated[str, typer.Argument(help="crew name")],
-    inputs: Annotated[list[str] | None, typer.Option("--input", "-i", help="key=value, repeatable")] = None,
+    inputs: Annotated[
+        list[str] | None, typer.Option("--input", "-i", metavar="KEY=VALUE", help="an input, repeatable")
+    ] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help='print only {"task_id","status","result","usage","events"}')
+        bool,
+        typer.Option("--json", metavar="", help='print only {"task_id","status","result","output","usage","events"}'),
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live progress")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="no live progress")] = False,
     config: ConfigOption = None,
 ) -> None:
     """Run a crew in this process with live progress, then print its report."""
@@ -126,15 +176,20 @@ def run(
     from gateway.logs import configure_logging
     from gateway.settings import get_settings, process_env
 
-    settings = get_settings()
     err = Console(stderr=True, highlight=False)
+    try:
+        raw = _parse_inputs(inputs or [], list(ctx.args))
+    except _UsageError as e:
+        err.print(f"[red]error:[/] {_safe(e)}", soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    settings = get_settings()
     configure_logging("WARNING", settings.log_format if settings.log_format != "auto" else "console")
     catalog = _load(config, err)
     try:
         spec = catalog.crew(crew)
-        checked = validate_inputs(crew, spec, _parse_inputs(inputs or []), roots=settings.roots)
+        checked = validate_inputs(crew, spec, raw, roots=settings.roots)
     except (UnknownCrewError, InputError) as e:
-        err.print(f"[red]error:[/] {e}", soft_wrap=True)
+        err.print(f"[red]error:[/] {_safe(e)}", soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
     from gateway.execution import execute_task
@@ -164,6 +219,7 @@ def run(
         EventDraft(EventType.task_queued, data={"crew": crew, "inputs": checked, "config_version": catalog.version})
     )
     with contextlib.redirect_stdout(sys.stderr):
+        _load_crewai(err, show=not quiet)
         outcome = execute_task(
             task_id, catalog, crew, checked, publish=publish, roots=settings.roots, env=process_env()
         )
@@ -174,6 +230,7 @@ def run(
                     "task_id": task_id,
                     "status": outcome.status,
                     "result": outcome.result,
+                    "output": outcome.output,
                     "usage": outcome.usage,
                     "events": events,
                 },
@@ -183,10 +240,23 @@ def run(
     elif outcome.status == "completed":
         from rich.markdown import Markdown
 
-        Console().print(Markdown(outcome.result or ""))
+        Console().print(Markdown(printable(outcome.result or "")))
     else:
-        err.print(f"[red]task {outcome.status}:[/] [{outcome.error_code}] {outcome.error}")
+        err.print(f"[red]task {outcome.status}:[/] {_safe(f'[{outcome.error_code}] {outcome.error}')}", soft_wrap=True)
     raise typer.Exit(EXIT_OK if outcome.status == "completed" else EXIT_FAILED)
+
+
+def _load_crewai(console: Console, *, show: bool) -> None:
+    """Import CrewAI (several seconds, once per process), saying so: a spinner on a terminal, else one line."""
+    if "crewai" in sys.modules:
+        return
+    if show and console.is_terminal:
+        with console.status("loading CrewAI…", spinner="dots"):
+            import crewai  # noqa: F401
+    else:
+        if show:
+            console.print("loading CrewAI…")
+        import crewai  # noqa: F401
 
 
 class _Progress:
@@ -208,26 +278,29 @@ class _Progress:
 
 
 def _describe(kind: str, data: dict[str, Any], agent: str | None, step: str | None) -> str | None:
-    who = f"[cyan]{agent}[/]" if agent else ""
+    """One progress line in rich markup; every value from the event is made safe first."""
+    who = f"[cyan]{_safe(agent)}[/]" if agent else ""
+    tool = f"[magenta]{_safe(data.get('tool'))}[/]"
     if kind == "task.started":
-        return f"[bold]task started[/] crew {data.get('crew')} (config {data.get('config_version')})"
+        return f"[bold]task started[/] crew {_safe(data.get('crew'))} (config {_safe(data.get('config_version'))})"
     if kind == "step.started":
-        return f"[bold]step {step}[/] → {who}"
+        return f"[bold]step {_safe(step)}[/] → {who}"
     if kind == "tool.started":
-        return f"  {who} calls [magenta]{data.get('tool')}[/] {data.get('args', '')[:120]}"
+        return f"  {who} calls {tool} {_safe(str(data.get('args', ''))[:120])}"
     if kind == "tool.finished":
-        summary = f"— {data['summary'][:160]}" if data.get("summary") else ""
-        return f"  {who} [magenta]{data.get('tool')}[/] ✓ {data.get('duration_ms')} ms {summary}"
+        summary = f"— {_safe(data['summary'][:160])}" if data.get("summary") else ""
+        return f"  {who} {tool} ✓ {_safe(data.get('duration_ms'))} ms {summary}"
     if kind == "tool.failed":
-        return f"  {who} [magenta]{data.get('tool')}[/] [red]✗ {data.get('error', '')[:200]}[/]"
+        return f"  {who} {tool} [red]✗ {_safe(str(data.get('error', ''))[:200])}[/]"
     if kind == "step.completed":
-        return f"[green]step {step} done[/]"
+        return f"[green]step {_safe(step)} done[/]"
     if kind == "agent.log":
-        return f"  {who} [yellow]{data.get('message', '')[:200]}[/]"
+        return f"  {who} [yellow]{_safe(str(data.get('message', ''))[:200])}[/]"
     if kind == "task.completed":
-        return f"[green bold]task completed[/] ({data.get('usage', {}).get('total_tokens', 0)} tokens)"
+        return f"[green bold]task completed[/] ({_safe(data.get('usage', {}).get('total_tokens', 0))} tokens)"
     if kind in ("task.failed", "task.cancelled"):
-        return f"[red bold]{kind}[/] {data.get('code', '')} {data.get('error') or data.get('reason', '')}"
+        detail = f"{data.get('code', '')} {data.get('error') or data.get('reason', '')}"
+        return f"[red bold]{kind}[/] {_safe(detail)}"
     return None
 
 

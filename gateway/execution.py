@@ -18,6 +18,7 @@ from agents.catalog import Catalog
 from agents.events import EventDraft, EventType
 from agents.failures import describe_failure
 from agents.run import RunCancelled, run_crew
+from tools._result import printable
 
 __all__ = ["TaskOutcome", "execute_task"]
 
@@ -27,7 +28,8 @@ log = structlog.get_logger("crewgate.execution")
 @dataclass
 class TaskOutcome:
     status: str  # completed | failed | cancelled
-    result: str | None = None
+    result: str | None = None  # the report, for people
+    output: dict[str, Any] | None = None  # machine-readable findings (a JSON object), when completed
     usage: dict[str, int] = field(default_factory=dict)
     error_code: str | None = None
     error: str | None = None
@@ -64,6 +66,7 @@ def execute_task(
             return TaskOutcome("cancelled", error_code="cancelled", error=e.reason, duration_s=elapsed)
         except Exception as e:  # any failure of the crew ends the task, with a reason
             code, message = describe_failure(e)
+            message = printable(message)  # may quote a model's or a tool's text
             elapsed = time.perf_counter() - started
             publish(EventDraft(EventType.task_failed, data={"code": code, "error": message}))
             log.warning("task failed", code=code, error=message, exc_info=code == "crew_error")
@@ -72,4 +75,6 @@ def execute_task(
         done = {"usage": outcome.usage, "duration_ms": round(elapsed * 1000)}
         publish(EventDraft(EventType.task_completed, data=done))
         log.info("task completed", duration_s=round(elapsed, 3), total_tokens=outcome.usage.get("total_tokens"))
-        return TaskOutcome("completed", result=outcome.result, usage=outcome.usage, duration_s=elapsed)
+        return TaskOutcome(
+            "completed", result=outcome.result, output=outcome.output, usage=outcome.usage, duration_s=elapsed
+        )

@@ -206,6 +206,7 @@ class Runner:
             TaskStatus(outcome.status),
             _input(final),
             result=outcome.result,
+            output=outcome.output,
             usage=outcome.usage or None,
             error_code=outcome.error_code,
             error=outcome.error,

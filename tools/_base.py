@@ -8,7 +8,7 @@ from typing import Any
 from crewai.tools import BaseTool
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from tools._result import ToolResult
+from tools._result import FactsSink, ToolResult
 from tools._sandbox import Sandbox, SandboxError
 
 __all__ = ["SandboxedTool", "ToolError"]
@@ -33,6 +33,8 @@ class SandboxedTool(BaseTool):
 
     roots: tuple[Path, ...] = Field(default=(), description="allowed roots", exclude=True)
     max_output_chars: int = Field(default=DEFAULT_MAX_OUTPUT_CHARS, exclude=True)
+    # the run's facts ledger: each result's facts reach later calls out of band, not as text
+    facts_sink: FactsSink | None = Field(default=None, exclude=True)
     _sandbox: Sandbox | None = PrivateAttr(default=None)
 
     @property
@@ -50,4 +52,6 @@ class SandboxedTool(BaseTool):
         except SandboxError as e:
             raise ToolError(str(e)) from e
         result.params = {k: v for k, v in arguments.items() if v is not None}
+        if self.facts_sink is not None:
+            self.facts_sink.record(result)
         return result.render(self.max_output_chars)

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-__all__ = ["ToolResult", "clip"]
+__all__ = ["FactsSink", "ToolResult", "clip", "printable"]
 
 CUT_MARKER = "…[cut]"
+
+# C0 controls but tab and newline, DEL, and C1 controls: ESC/CSI start terminal escape
+# sequences, CR and BS rewrite what a terminal already shows.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (but newline and tab) shown as ``\\xNN`` escapes; CRLF becomes LF.
+
+    For any text from logs, repositories or models that ends up in front of a person:
+    a report, an event, a terminal. Nothing is dropped silently, nothing is interpreted.
+    """
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text.replace("\r\n", "\n"))
 
 
 def clip(text: str, limit: int) -> str:
@@ -52,6 +66,17 @@ class ToolResult(BaseModel):
             if len(text) <= max_chars:
                 return text
         return clip(text, max_chars)
+
+
+@runtime_checkable
+class FactsSink(Protocol):
+    """Where a tool reports the result of each call, out of band: a run's facts ledger.
+
+    The tool hands over its ``ToolResult`` object itself, so what later steps act on never
+    has to be read back out of text a tool, a log or a model produced.
+    """
+
+    def record(self, result: ToolResult) -> None: ...
 
 
 def _shrink(value: Any, limit: int) -> Any:

@@ -97,7 +97,12 @@ class TaskPublic(BaseModel):
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    result: str | None = None
+    result: str | None = Field(default=None, description="the report, for people (Markdown)")
+    output: dict[str, Any] | None = Field(
+        default=None,
+        description="machine-readable findings of a completed task, a JSON object (null until then, "
+        "or when the crew found nothing)",
+    )
     usage: dict[str, int] | None = None
     error: TaskError | None = None
     retry_of: str | None = None
@@ -191,6 +196,7 @@ def task_public(record: TaskRecord) -> TaskPublic:
         started_at=record.started_at,
         finished_at=record.finished_at,
         result=record.result,
+        output=record.output,
         usage=record.usage,
         error=error,
         retry_of=record.retry_of,

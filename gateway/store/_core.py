@@ -47,6 +47,17 @@ def clean_text(value: str | None) -> str | None:
     return value.replace("\x00", "\ufffd") if value else value
 
 
+def clean_json(value: Any) -> Any:
+    """``value`` with NUL in its strings replaced, as ``clean_text`` does: PostgreSQL cannot store it."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {clean_json(k): clean_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_json(v) for v in value]
+    return value
+
+
 def task_record(row: Any) -> TaskRecord:
     m: Mapping[str, Any] = row._mapping
     values = {name: m[name] for name in TASK_FIELDS}

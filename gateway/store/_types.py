@@ -105,6 +105,7 @@ class TaskRecord:
     idempotency_key: str | None = None
     cancel_requested: bool = False
     last_seq: int = 0
+    output: dict[str, Any] | None = None  # machine-readable findings of a completed task
 
 
 class Store(Protocol):
@@ -167,6 +168,7 @@ class Store(Protocol):
         usage: dict[str, int] | None = None,
         error_code: str | None = None,
         error: str | None = None,
+        output: dict[str, Any] | None = None,
     ) -> StoredEvent | None:
         """Set a terminal status and append the terminal ``event`` in one transaction.
 

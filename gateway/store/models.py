@@ -91,6 +91,8 @@ class Task(Base):
     request_hash: Mapped[str | None] = mapped_column(String(128))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, server_default=false())
     last_seq: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # machine-readable findings of a completed task: a JSON object (a crew may later declare its schema)
+    output: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     __table_args__ = (
         Index("ix_tasks_status_num", "status", "num"),

@@ -30,6 +30,7 @@ from ._core import (
     TASK_COLS,
     C,
     T,
+    clean_json,
     clean_text,
     task_record,
     utcnow,
@@ -215,6 +216,7 @@ class SqlStore(EventLog):
         usage: dict[str, int] | None = None,
         error_code: str | None = None,
         error: str | None = None,
+        output: dict[str, Any] | None = None,
     ) -> StoredEvent | None:
         status = TaskStatus(status)
         if status not in TERMINAL_STATUSES:
@@ -232,6 +234,7 @@ class SqlStore(EventLog):
                 usage=usage,
                 error_code=error_code,
                 error=clean_text(error),
+                output=clean_json(output),
                 last_seq=T.c.last_seq + 1,
             )
             .returning(T.c.last_seq, T.c.crew)

@@ -51,7 +51,7 @@ def triage(incident: dict) -> dict[str, Any]:
 
 def test_json_output_is_one_object_and_nothing_else(triage: dict[str, Any]) -> None:
     out = triage["out"]
-    assert set(out) == {"task_id", "status", "result", "usage", "events"}
+    assert set(out) == {"task_id", "status", "result", "output", "usage", "events"}
     assert out["status"] == "completed"
     assert out["usage"]["total_tokens"] > 0
     assert triage["proc"].stdout.strip().count("\n") == 0  # a single JSON line on stdout
