@@ -281,7 +281,7 @@ def serve(
 def eval_command(
     suite: Annotated[Path | None, typer.Argument(help="suite directory (default: examples/incidents)")] = None,
     model: Annotated[str | None, typer.Option("--model", help="model profile for every agent")] = None,
-    json_path: Annotated[Path | None, typer.Option("--json", help="write per-case results and the summary here")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="write per-case results and a summary")] = None,
     judge: Annotated[str | None, typer.Option("--judge", help="model profile that grades each report 1-5")] = None,
     only: Annotated[list[str] | None, typer.Option("--only", help="run only this case (repeatable)")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="log noise seed (default: the suite's)")] = None,

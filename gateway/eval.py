@@ -524,7 +524,9 @@ def parse_judgement(answer: str) -> dict[str, Any]:
     return {"score": score, "reason": (reason.group(1) if reason else text.strip())[:1000]}
 
 
-def make_judge(catalog: Any, profile: str, env: Mapping[str, str]) -> Callable[[str, Mapping[str, Any]], dict[str, Any]]:
+def make_judge(
+    catalog: Any, profile: str, env: Mapping[str, str]
+) -> Callable[[str, Mapping[str, Any]], dict[str, Any]]:
     """A grader calling the model of ``profile`` through CrewAI's LLM (not the offline rules)."""
     from agents.models import make_llm
 

@@ -46,7 +46,9 @@ def test_suite_has_the_cases_the_scoring_needs(suite: dict[str, Any]) -> None:
         assert stack in stacks
     assert any(not e["cause_in_repo"] and e["suspect"] is None for e in expected.values())
     assert any(e["file"] and e["file"].endswith((".yaml", ".properties", ".env")) for e in expected.values())
-    assert any(e["file"] in ("requirements.txt", "go.mod", "package.json", "package-lock.json") for e in expected.values())
+    assert any(
+        e["file"] in ("requirements.txt", "go.mod", "package.json", "package-lock.json") for e in expected.values()
+    )
     for name, exp in expected.items():
         assert exp["total_lines"] >= 20_000, name
         assert any(f.endswith(".gz") for f in exp["log_files"]) or name in ("mixed_k8s",), name

@@ -354,9 +354,7 @@ def repo_py_frame(
 Noise = tuple[float, Callable[[random.Random, int], tuple[str, str]]]  # (weight, rnd, ms -> (file, line))
 
 
-def add_noise(
-    logs: Logs, rnd: random.Random, start: int, end: int, per_minute: float, kinds: list[Noise]
-) -> None:
+def add_noise(logs: Logs, rnd: random.Random, start: int, end: int, per_minute: float, kinds: list[Noise]) -> None:
     """Background lines: at each arrival, one of ``kinds`` picked by weight."""
     weights = [w for w, _ in kinds]
     makers = [m for _, m in kinds]

@@ -18,12 +18,12 @@ from ._common import (
     BEN,
     DANA,
     EMIL,
-    H,
-    M,
-    S,
     Clock,
+    H,
     History,
     Logs,
+    M,
+    S,
     add_noise,
     arrivals,
     build_repo,
@@ -150,8 +150,9 @@ def history() -> History:
         "config: move to the fx v3 API (#640)",
         body="fx v2 is deprecated at the end of the year.",
         role="culprit",
-        edits=[("config/production.yaml", "base_url: http://fx.internal:8080/v2",
-                "base_url: http://fx.internal:8080/v3")],  # fmt: skip
+        edits=[
+            ("config/production.yaml", "base_url: http://fx.internal:8080/v2", "base_url: http://fx.internal:8080/v3")
+        ],  # fmt: skip
     )
     h.commit(
         DANA,
@@ -172,13 +173,26 @@ def history() -> History:
 
 
 def _trace(tree: dict[str, str], currency: str) -> str:
-    prices, _ = repo_py_frame(tree, PREFIX, "catalog/prices.py", "localised_price",
-                              "return round(product[\"price_cents\"] * fx.rate(currency))", "fx.rate(currency)")
+    prices, _ = repo_py_frame(
+        tree,
+        PREFIX,
+        "catalog/prices.py",
+        "localised_price",
+        'return round(product["price_cents"] * fx.rate(currency))',
+        "fx.rate(currency)",
+    )
     fx, _ = repo_py_frame(tree, PREFIX, "catalog/fx.py", "rate", "resp.raise_for_status()")
-    lib = py_frame(SITE + "httpx/_models.py", 763, "raise_for_status",
-                   "raise HTTPStatusError(message, request=request, response=self)", "")
-    exc = (f"httpx.HTTPStatusError: Client error '404 Not Found' for url 'http://fx.internal:8080/v3/rates/{currency}'\n"
-           "For more information check: https://developer.mozilla.org/en-US/docs/Web/HTTP/Status/404")
+    lib = py_frame(
+        SITE + "httpx/_models.py",
+        763,
+        "raise_for_status",
+        "raise HTTPStatusError(message, request=request, response=self)",
+        "",
+    )
+    exc = (
+        f"httpx.HTTPStatusError: Client error '404 Not Found' for url 'http://fx.internal:8080/v3/rates/{currency}'\n"
+        "For more information check: https://developer.mozilla.org/en-US/docs/Web/HTTP/Status/404"
+    )
     return py_traceback([prices, fx, lib], exc)  # fmt: skip
 
 
@@ -200,23 +214,44 @@ def generate(out: Path, seed: int) -> dict[str, Any]:
         return json.dumps(obj, separators=(", ", ": "))
 
     def get(r: random.Random, ms: int) -> tuple[str, str]:
-        return name, sl(ms, "info", "product served", sku=f"SKU-{r.randrange(1000, 9999)}",
-                        currency=r.choice(["USD", "USD", "USD", "EUR", "GBP"]), took_ms=r.randrange(2, 60))
+        return name, sl(
+            ms,
+            "info",
+            "product served",
+            sku=f"SKU-{r.randrange(1000, 9999)}",
+            currency=r.choice(["USD", "USD", "USD", "EUR", "GBP"]),
+            took_ms=r.randrange(2, 60),
+        )
 
     def misc(r: random.Random, ms: int) -> tuple[str, str]:
         return name, sl(ms, r.choice(["debug", "warning"]), "cache stats", hit_ratio=round(r.random(), 2))
 
     add_noise(logs, rnd, start, end, 100, [(8, get), (1, misc)])
     for ms in arrivals(rnd, start, end, 1 / 11):
-        logs.add(name, ms, sl(ms, "error", "search index stale", index="products-2026-10", lag_s=rnd.randrange(900, 4000)))
+        logs.add(
+            name, ms, sl(ms, "error", "search index stale", index="products-2026-10", lag_s=rnd.randrange(900, 4000))
+        )
     deployed_sha = repo.sha("deployed")
-    logs.add(name, deploy, sl(deploy, "info", f"catalog 7.4.0 started (commit {deployed_sha[:7]})", logger="catalog.main"))
+    logs.add(
+        name, deploy, sl(deploy, "info", f"catalog 7.4.0 started (commit {deployed_sha[:7]})", logger="catalog.main")
+    )
     onset = None
     for ms in arrivals(rnd, deploy + 4 * S, end, 3):
         onset = onset or ms
         currency = rnd.choice(["EUR", "GBP", "EUR", "JPY"])
-        logs.add(name, ms, sl(ms, "error", "fx lookup failed", currency=currency, sku=f"SKU-{rnd.randrange(1000, 9999)}",
-                              logger="catalog.prices", exception=_trace(tree, currency)))
+        logs.add(
+            name,
+            ms,
+            sl(
+                ms,
+                "error",
+                "fx lookup failed",
+                currency=currency,
+                sku=f"SKU-{rnd.randrange(1000, 9999)}",
+                logger="catalog.prices",
+                exception=_trace(tree, currency),
+            ),
+        )
     assert onset is not None
     counts = logs.write(out / "logs", rotate={name: [11 * H]})
     expected = expected_base(

@@ -17,12 +17,12 @@ from ._common import (
     ALICE,
     BEN,
     CHEN,
-    H,
-    M,
-    S,
     Clock,
+    H,
     History,
     Logs,
+    M,
+    S,
     add_noise,
     arrivals,
     build_repo,
@@ -153,8 +153,14 @@ def _trace(tree: dict[str, str]) -> str:
         py_frame(SITE + "starlette/concurrency.py", 42, "run_in_threadpool",
                  "return await anyio.to_thread.run_sync(func, *args)", ""),
     ]  # fmt: skip
-    auth, _ = repo_py_frame(tree, PREFIX, "accounts/auth.py", "current_user", "claims = jwt.decode(token, PUBLIC_KEY)",
-                            "jwt.decode(token, PUBLIC_KEY)")
+    auth, _ = repo_py_frame(
+        tree,
+        PREFIX,
+        "accounts/auth.py",
+        "current_user",
+        "claims = jwt.decode(token, PUBLIC_KEY)",
+        "jwt.decode(token, PUBLIC_KEY)",
+    )
     lib = [
         py_frame(SITE + "jwt/api_jwt.py", 210, "decode", "decoded = self.decode_complete(", ""),
         py_frame(SITE + "jwt/api_jwt.py", 151, "decode_complete", "decoded = api_jws.decode_complete(", ""),
@@ -187,8 +193,16 @@ def generate(out: Path, seed: int) -> dict[str, Any]:
 
     add_noise(logs, rnd, start, end, 100, [(1, access)])
     for ms in arrivals(rnd, start, end, 1 / 8):
-        logs.add(name, ms, pl(ms, "ERROR", "accounts.ratelimit",
-                              "rate limiter unavailable: Error 111 connecting to redis-rl.internal:6379. Connection refused."))
+        logs.add(
+            name,
+            ms,
+            pl(
+                ms,
+                "ERROR",
+                "accounts.ratelimit",
+                "rate limiter unavailable: Error 111 connecting to redis-rl.internal:6379. Connection refused.",
+            ),
+        )
     logs.add(name, deploy - 5000, pl(deploy - 5000, "INFO", "uvicorn.error", "Shutting down"))
     logs.add(name, deploy - 800, pl(deploy - 800, "INFO", "uvicorn.error", "Application startup complete."))
     deployed_sha = repo.sha("deployed")

@@ -16,12 +16,12 @@ from ._common import (
     BEN,
     CHEN,
     EMIL,
-    H,
-    M,
-    S,
     Clock,
+    H,
     History,
     Logs,
+    M,
+    S,
     add_noise,
     arrivals,
     build_repo,
@@ -142,7 +142,7 @@ def _panic(tree: dict[str, str], n: int) -> tuple[list[str], int]:
     call = line_no(tree["internal/consumer/consumer.go"], "last := batch.Last(b)")
     frames = go_frames([
         ("github.com/acme/ledger/internal/batch.Last(...)", BUILD + "internal/batch/split.go", str(line)),
-        ("github.com/acme/ledger/internal/consumer.(*Consumer).Run(0xc0000a6018, {0x7a1e08?, 0xc0000a4000?}, 0xc0000b2060)",
+        ("github.com/acme/ledger/internal/consumer.(*Consumer).Run(0xc0000a6018, {0x7a1e08?, 0xc0000a4000?}, 0xc0000b2060)",  # noqa: E501
          BUILD + "internal/consumer/consumer.go", f"{call} +0x1a5"),
         ("created by main.main", BUILD + "cmd/ledger/main.go", "41 +0x2f7"),
     ])  # fmt: skip
@@ -166,8 +166,9 @@ def generate(out: Path, seed: int) -> dict[str, Any]:
         return f"{clock.day}T{clock.iso_seconds(ms)[11:19]}+0000 ledger-1 {unit}[{pid[0]}]: {text}"
 
     def zl(ms: int, level: str, msg: str, **kw: Any) -> str:
-        return j(ms, json.dumps({"level": level, **kw, "time": clock.iso_seconds(ms), "message": msg},
-                                separators=(",", ":")))
+        return j(
+            ms, json.dumps({"level": level, **kw, "time": clock.iso_seconds(ms), "message": msg}, separators=(",", ":"))
+        )
 
     def posted(r: random.Random, ms: int) -> tuple[str, str]:
         return name, zl(ms, "info", "batch posted", account=f"acct_{r.getrandbits(32):08x}", entries=r.randrange(1, 50))
@@ -176,7 +177,9 @@ def generate(out: Path, seed: int) -> dict[str, Any]:
     for ms in arrivals(rnd, start, end, 1 / 8):
         logs.add(name, ms, zl(ms, "error", "rebalance failed", error="kafka: broker not leader for partition 7"))
     deployed_sha = repo.sha("deployed")
-    logs.add(name, deploy, j(deploy, f"Started ledger.service - ledger consumer 3.1.0 ({deployed_sha[:7]}).", "systemd"))
+    logs.add(
+        name, deploy, j(deploy, f"Started ledger.service - ledger consumer 3.1.0 ({deployed_sha[:7]}).", "systemd")
+    )
     onset = None
     line = 0
     for ms in arrivals(rnd, deploy + 50 * S, end, 0.8):
@@ -185,7 +188,9 @@ def generate(out: Path, seed: int) -> dict[str, Any]:
         panic, line = _panic(tree, n)
         text = "\n".join(j(ms, p) for p in panic)
         pid[0] += rnd.randrange(3, 40)
-        text += "\n" + j(ms + 5, "ledger.service: Main process exited, code=exited, status=2/INVALIDARGUMENT", "systemd")
+        text += "\n" + j(
+            ms + 5, "ledger.service: Main process exited, code=exited, status=2/INVALIDARGUMENT", "systemd"
+        )
         text += "\n" + j(ms + 1010, "ledger.service: Scheduled restart job, restart counter is at 1.", "systemd")
         logs.add(name, ms, text)
     assert onset is not None

@@ -17,12 +17,12 @@ from ._common import (
     ALICE,
     BEN,
     EMIL,
-    H,
-    M,
-    S,
     Clock,
+    H,
     History,
     Logs,
+    M,
+    S,
     add_noise,
     arrivals,
     build_repo,
@@ -163,8 +163,13 @@ def history() -> History:
         "2026-11-23T09:50:00",
         "quote: price with the zone's own carrier (#77)",
         role="culprit",
-        edits=[("internal/quote/quote.go", "rate := q.defaultCarrier.Rates[service]",
-                "rate := q.carriers[zone].Rates[service]")],  # fmt: skip
+        edits=[
+            (
+                "internal/quote/quote.go",
+                "rate := q.defaultCarrier.Rates[service]",
+                "rate := q.carriers[zone].Rates[service]",
+            )
+        ],  # fmt: skip
     )
     h.commit(
         BEN,
@@ -225,24 +230,48 @@ def generate(out: Path, seed: int) -> dict[str, Any]:
         return json.dumps(obj, separators=(",", ":"))
 
     def served(r: random.Random, ms: int) -> tuple[str, str]:
-        return jsonl, zap(ms, "info", "api/handler.go:33", "quote served",
-                          zone=r.choice(["eu-west", "us-east", "uk", "apac"]), cents=r.randrange(300, 9000))
+        return jsonl, zap(
+            ms,
+            "info",
+            "api/handler.go:33",
+            "quote served",
+            zone=r.choice(["eu-west", "us-east", "uk", "apac"]),
+            cents=r.randrange(300, 9000),
+        )
 
     def misc(r: random.Random, ms: int) -> tuple[str, str]:
-        return jsonl, zap(ms, r.choice(["debug", "info", "warn"]), "cache/lru.go:88", "rate cache stats",
-                          hits=r.randrange(1000), misses=r.randrange(100))
+        return jsonl, zap(
+            ms,
+            r.choice(["debug", "info", "warn"]),
+            "cache/lru.go:88",
+            "rate cache stats",
+            hits=r.randrange(1000),
+            misses=r.randrange(100),
+        )
 
     add_noise(logs, rnd, start, end, 100, [(7, served), (1, misc)])
     sync_line = line_no(tree["internal/track/client.go"], "resp, err := c.HTTP.Do(req)")
     stack = (f"github.com/acme/shipping/internal/track.(*Client).Sync\n\t{BUILD}internal/track/client.go:{sync_line}\n"
              f"main.syncLoop\n\t{BUILD}cmd/shipping/main.go:58")  # fmt: skip
     for ms in arrivals(rnd, start, end, 1 / 10):
-        logs.add(jsonl, ms, zap(ms, "error", "track/client.go:14", "tracking sync failed",
-                                error='Post "http://tracking.internal/v1/sync": context deadline exceeded',
-                                stacktrace=stack))
+        logs.add(
+            jsonl,
+            ms,
+            zap(
+                ms,
+                "error",
+                "track/client.go:14",
+                "tracking sync failed",
+                error='Post "http://tracking.internal/v1/sync": context deadline exceeded',
+                stacktrace=stack,
+            ),
+        )
     deployed_sha = repo.sha("deployed")
-    logs.add(jsonl, deploy, zap(deploy, "info", "shipping/main.go:31", "starting shipping", version="2.3.0",
-                                commit=deployed_sha[:7]))
+    logs.add(
+        jsonl,
+        deploy,
+        zap(deploy, "info", "shipping/main.go:31", "starting shipping", version="2.3.0", commit=deployed_sha[:7]),
+    )
     onset = None
     line = 0
     for ms in arrivals(rnd, deploy + 9 * S, end, 2.2):

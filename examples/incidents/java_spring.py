@@ -16,12 +16,12 @@ from ._common import (
     BEN,
     CHEN,
     DANA,
-    H,
-    M,
-    S,
     Clock,
+    H,
     History,
     Logs,
+    M,
+    S,
     add_noise,
     arrivals,
     build_repo,
@@ -266,8 +266,12 @@ def generate(out: Path, seed: int) -> dict[str, Any]:
         return f"{clock.iso(ms)} {level:>5} 1 --- [inventory] [{th:>15}] {logger:<40} : {msg}"
 
     def req(r: random.Random, ms: int) -> tuple[str, str]:
-        return name, lb(ms, "INFO", "c.a.i.web.ReservationController",
-                        f"reserved order=ord_{r.getrandbits(36):09x} lines={r.randrange(1, 7)} in {r.randrange(3, 90)}ms")
+        return name, lb(
+            ms,
+            "INFO",
+            "c.a.i.web.ReservationController",
+            f"reserved order=ord_{r.getrandbits(36):09x} lines={r.randrange(1, 7)} in {r.randrange(3, 90)}ms",
+        )
 
     def misc(r: random.Random, ms: int) -> tuple[str, str]:
         return name, lb(ms, r.choice(["INFO", "DEBUG", "WARN"]), "com.zaxxer.hikari.pool.HikariPool",
@@ -277,24 +281,53 @@ def generate(out: Path, seed: int) -> dict[str, Any]:
     add_noise(logs, rnd, start, end, 100, [(6, req), (1, misc)])
     for ms in arrivals(rnd, start, end, 1 / 12):
         logs.add(name, ms, lb(ms, "WARN", "o.h.engine.jdbc.spi.SqlExceptionHelper", "SQL Error: 0, SQLState: 57014"))
-        logs.add(name, ms + 1, lb(ms + 1, "ERROR", "o.h.engine.jdbc.spi.SqlExceptionHelper",
-                                  "ERROR: canceling statement due to statement timeout"))
+        logs.add(
+            name,
+            ms + 1,
+            lb(
+                ms + 1,
+                "ERROR",
+                "o.h.engine.jdbc.spi.SqlExceptionHelper",
+                "ERROR: canceling statement due to statement timeout",
+            ),
+        )
     deployed_sha = repo.sha("deployed")
-    logs.add(name, deploy - 15000, lb(deploy - 15000, "INFO", "o.s.b.w.e.tomcat.GracefulShutdown",
-                                      "Commencing graceful shutdown. Waiting for active requests to complete",
-                                      "tomcat-shutdown"))
-    logs.add(name, deploy - 600, lb(deploy - 600, "INFO", "c.acme.inventory.InventoryApplication",
-                                    "Started InventoryApplication in 7.412 seconds (process running for 8.03)", "main"))
-    logs.add(name, deploy, lb(deploy, "INFO", "deploybot", f"Deployed inventory 4.2.0 (commit {deployed_sha[:7]})",
-                              "main"))
+    logs.add(
+        name,
+        deploy - 15000,
+        lb(
+            deploy - 15000,
+            "INFO",
+            "o.s.b.w.e.tomcat.GracefulShutdown",
+            "Commencing graceful shutdown. Waiting for active requests to complete",
+            "tomcat-shutdown",
+        ),
+    )
+    logs.add(
+        name,
+        deploy - 600,
+        lb(
+            deploy - 600,
+            "INFO",
+            "c.acme.inventory.InventoryApplication",
+            "Started InventoryApplication in 7.412 seconds (process running for 8.03)",
+            "main",
+        ),
+    )
+    logs.add(
+        name, deploy, lb(deploy, "INFO", "deploybot", f"Deployed inventory 4.2.0 (commit {deployed_sha[:7]})", "main")
+    )
     onset = None
     line = 0
     for ms in arrivals(rnd, deploy + 20 * S, end, 2.5):
         onset = onset or ms
         order_id = f"ord_{rnd.getrandbits(36):09x}"
         trace, line = _trace(tree, order_id)
-        logs.add(name, ms, lb(ms, "ERROR", "c.a.i.web.ApiExceptionHandler",
-                              f"Unhandled exception on POST /api/reservations\n{trace}"))
+        logs.add(
+            name,
+            ms,
+            lb(ms, "ERROR", "c.a.i.web.ApiExceptionHandler", f"Unhandled exception on POST /api/reservations\n{trace}"),
+        )
     assert onset is not None
     counts = logs.write(out / "logs", rotate={name: [12 * H]})
     expected = expected_base(

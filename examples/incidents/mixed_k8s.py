@@ -19,12 +19,12 @@ from ._common import (
     ALICE,
     BEN,
     CHEN,
-    H,
-    M,
-    S,
     Clock,
+    H,
     History,
     Logs,
+    M,
+    S,
     add_noise,
     arrivals,
     build_repo,
@@ -111,8 +111,13 @@ def history() -> History:
         "2026-11-28T18:00:00",
         "render: order number in the shipped subject line (#58)",
         role="culprit",
-        edits=[("notifications/render.py", "return f\"Your order {order.get('number', '')} has shipped\"",
-                'return "Your order " + order.get("number") + " has shipped"')],  # fmt: skip
+        edits=[
+            (
+                "notifications/render.py",
+                "return f\"Your order {order.get('number', '')} has shipped\"",
+                'return "Your order " + order.get("number") + " has shipped"',
+            )
+        ],  # fmt: skip
     )
     h.commit(
         ALICE,
@@ -133,13 +138,25 @@ def history() -> History:
 
 
 def _trace(tree: dict[str, str]) -> tuple[str, int]:
-    kombu = py_frame(SITE + "kombu/messaging.py", 656, "_receive_callback", "return on_m(message) if on_m else self.receive(decoded, message)", "")  # fmt: skip
-    task, _ = repo_py_frame(tree, PREFIX, "notifications/tasks.py", "handle",
-                            "text = render.body(kind, order, customer)", "render.body(kind, order, customer)")
+    kombu = py_frame(SITE + "kombu/messaging.py", 656, "_receive_callback", "return on_m(message) if on_m else self.receive(decoded, message)", "")  # fmt: skip  # noqa: E501
+    task, _ = repo_py_frame(
+        tree,
+        PREFIX,
+        "notifications/tasks.py",
+        "handle",
+        "text = render.body(kind, order, customer)",
+        "render.body(kind, order, customer)",
+    )
     body, _ = repo_py_frame(tree, PREFIX, "notifications/render.py", "body", 'return f"Hi {name}', "")
-    subj, line = repo_py_frame(tree, PREFIX, "notifications/render.py", "subject",
-                               'return "Your order " + order.get("number")',
-                               '"Your order " + order.get("number")', tilde=13)
+    subj, line = repo_py_frame(
+        tree,
+        PREFIX,
+        "notifications/render.py",
+        "subject",
+        'return "Your order " + order.get("number")',
+        '"Your order " + order.get("number")',
+        tilde=13,
+    )
     exc = 'TypeError: can only concatenate str (not "NoneType") to str'
     return py_traceback([kombu, task, body, subj], exc), line
 
@@ -177,8 +194,10 @@ def generate(out: Path, seed: int) -> dict[str, Any]:
         return api, json.dumps(obj)
 
     def side_line(r: random.Random, ms: int) -> tuple[str, str]:
-        return side, (f'time="{clock.iso(ms)}" level={r.choice(["info", "info", "debug"])} msg="upstream request" '
-                      f"upstream=notifications-api status={r.choice([200, 200, 202, 404])} duration_ms={r.randrange(1, 80)}")
+        return side, (
+            f'time="{clock.iso(ms)}" level={r.choice(["info", "info", "debug"])} msg="upstream request" '
+            f"upstream=notifications-api status={r.choice([200, 200, 202, 404])} duration_ms={r.randrange(1, 80)}"
+        )
 
     def worker_line(r: random.Random, ms: int) -> tuple[str, str]:
         msg = f"{clock.py(ms)} INFO [notifications.tasks] sent kind={r.choice(['shipped', 'delivered'])} to=<redacted>"
@@ -191,12 +210,23 @@ def generate(out: Path, seed: int) -> dict[str, Any]:
     add_noise(logs, rnd, start, end, 100, [(4, api_line), (3, side_line), (4, worker_line), (1, nginx_ok)])
     for ms in arrivals(rnd, start, end, 1 / 9):
         stamp = clock.py(ms)[:19].replace("-", "/")
-        logs.add(nginx, ms, f"{stamp} [error] 31#31: *{rnd.randrange(10**6)} upstream timed out (110: Connection timed out) "
-                            'while reading response header from upstream, client: 10.0.4.7, server: templates, '
-                            'request: "GET /t/shipped.html HTTP/1.1", upstream: "http://10.0.9.3:80/t/shipped.html"')
+        logs.add(
+            nginx,
+            ms,
+            f"{stamp} [error] 31#31: *{rnd.randrange(10**6)} upstream timed out (110: Connection timed out) "
+            "while reading response header from upstream, client: 10.0.4.7, server: templates, "
+            'request: "GET /t/shipped.html HTTP/1.1", upstream: "http://10.0.9.3:80/t/shipped.html"',
+        )
     deployed_sha = repo.sha("deployed")
-    logs.add(POD, deploy, cri(deploy, "stdout", f"{clock.py(deploy)} INFO [notifications.main] worker 0.10.0 started "
-                                               f"(commit {deployed_sha[:7]})"))
+    logs.add(
+        POD,
+        deploy,
+        cri(
+            deploy,
+            "stdout",
+            f"{clock.py(deploy)} INFO [notifications.main] worker 0.10.0 started (commit {deployed_sha[:7]})",
+        ),
+    )
     onset = None
     for ms in arrivals(rnd, deploy + 15 * S, end, 2.5):
         onset = onset or ms

@@ -19,12 +19,12 @@ from ._common import (
     ALICE,
     CHEN,
     DANA,
-    H,
-    M,
-    S,
     Clock,
+    H,
     History,
     Logs,
+    M,
+    S,
     add_noise,
     arrivals,
     build_repo,
@@ -183,8 +183,13 @@ def history() -> History:
         "2026-11-24T16:20:00",
         "pricing: coupon codes are case-insensitive (#402)",
         role="culprit",
-        edits=[("src/lib/pricing.ts", "const pct = COUPONS[code]?.percentOff ?? 0;",
-                "const pct = COUPONS[code.toUpperCase()].percentOff;")],  # fmt: skip
+        edits=[
+            (
+                "src/lib/pricing.ts",
+                "const pct = COUPONS[code]?.percentOff ?? 0;",
+                "const pct = COUPONS[code.toUpperCase()].percentOff;",
+            )
+        ],  # fmt: skip
     )
     h.commit(
         ALICE,
@@ -233,9 +238,14 @@ def generate(out: Path, seed: int) -> dict[str, Any]:
         return json.dumps(obj, separators=(",", ":"))
 
     def completed(r: random.Random, ms: int) -> tuple[str, str]:
-        req = {"id": r.randrange(1, 10**7), "method": r.choice(["GET", "POST"]), "url": f"/v1/carts/c_{r.getrandbits(32):08x}"}
-        return name, pino(ms, 30, "request completed", req=req, res={"statusCode": 200},
-                          responseTime=r.randrange(2, 180))
+        req = {
+            "id": r.randrange(1, 10**7),
+            "method": r.choice(["GET", "POST"]),
+            "url": f"/v1/carts/c_{r.getrandbits(32):08x}",
+        }
+        return name, pino(
+            ms, 30, "request completed", req=req, res={"statusCode": 200}, responseTime=r.randrange(2, 180)
+        )
 
     def debug(r: random.Random, ms: int) -> tuple[str, str]:
         return name, pino(ms, 20, "cache refresh", keys=r.randrange(100, 900))
@@ -246,8 +256,16 @@ def generate(out: Path, seed: int) -> dict[str, Any]:
         (None, "node:events", 519, 28),
     ])  # fmt: skip
     for ms in arrivals(rnd, start, end, 1 / 9):
-        logs.add(name, ms, pino(ms, 50, "recommendations unavailable",
-                                err={"type": "FetchError", "message": "socket hang up", "stack": recs_stack}))
+        logs.add(
+            name,
+            ms,
+            pino(
+                ms,
+                50,
+                "recommendations unavailable",
+                err={"type": "FetchError", "message": "socket hang up", "stack": recs_stack},
+            ),
+        )
     deployed_sha = repo.sha("deployed")
     logs.add(name, deploy, pino(deploy, 30, f"cart 5.0.0 listening on :8080 (commit {deployed_sha[:7]})"))
     onset = None

@@ -15,12 +15,12 @@ from ._common import (
     ALICE,
     DANA,
     EMIL,
-    H,
-    M,
-    S,
     Clock,
+    H,
     History,
     Logs,
+    M,
+    S,
     add_noise,
     arrivals,
     build_repo,
@@ -110,12 +110,12 @@ def load_subscription(subscription_id: str):
     return fetch_subscription(subscription_id)
 '''
 
-CELERY = '''\
+CELERY = """\
 from celery import Celery
 
 app = Celery("billing", broker="redis://redis.internal:6379/0")
 app.conf.task_acks_late = True
-'''
+"""
 
 RUNBOOKS = {
     "billing-worker.md": """\
@@ -153,8 +153,13 @@ def history() -> History:
         "proration: compute the period length from its dates (#311)",
         body="length_days is stale for periods moved by the migration; derive it.",
         role="culprit",
-        edits=[("billing/proration.py", "days_in_period = period.length_days",
-                "days_in_period = (period.end - period.start).days")],  # fmt: skip
+        edits=[
+            (
+                "billing/proration.py",
+                "days_in_period = period.length_days",
+                "days_in_period = (period.end - period.start).days",
+            )
+        ],  # fmt: skip
     )
     h.commit(
         ALICE,
@@ -182,8 +187,14 @@ def _trace(tree: dict[str, str]) -> tuple[str, int]:
         py_frame(SITE + "celery/app/trace.py", 736, "__protected_call__", "return self.run(*args, **kwargs)",
                  "self.run(*args, **kwargs)"),
     ]  # fmt: skip
-    task, _ = repo_py_frame(tree, PREFIX, "billing/tasks.py", "generate_invoice",
-                            "credit = prorate(sub.plan, change.period)", "prorate(sub.plan, change.period)")
+    task, _ = repo_py_frame(
+        tree,
+        PREFIX,
+        "billing/tasks.py",
+        "generate_invoice",
+        "credit = prorate(sub.plan, change.period)",
+        "prorate(sub.plan, change.period)",
+    )
     code = "daily = plan.price_cents / days_in_period"
     culprit, line = repo_py_frame(tree, PREFIX, "billing/proration.py", "prorate", code,
                                   "plan.price_cents / days_in_period", tilde=16)  # fmt: skip
@@ -213,19 +224,35 @@ def generate(out: Path, seed: int) -> dict[str, Any]:
                            f"Task {task}[{tid}] succeeded in {r.random() * 2:.6f}s: None")  # fmt: skip
 
     def beat(r: random.Random, ms: int) -> tuple[str, str]:
-        return name, line_(ms, "WARNING", r.choice(worker),
-                           f"usage sync lag={r.randrange(2, 90)}s account=acct_{r.getrandbits(32):08x}")
+        return name, line_(
+            ms,
+            "WARNING",
+            r.choice(worker),
+            f"usage sync lag={r.randrange(2, 90)}s account=acct_{r.getrandbits(32):08x}",
+        )
 
     add_noise(logs, rnd, start, end, 100, [(12, task_ok), (1, beat)])
     for ms in arrivals(rnd, start, end, 1 / 9):
-        logs.add(name, ms, line_(ms, "ERROR", "MainProcess",
-                                 "consumer: Cannot connect to redis://redis.internal:6379/0: Error 111 connecting to "
-                                 "redis.internal:6379. Connection refused..\nTrying again in 2.00 seconds... (1/100)\n"))
+        logs.add(
+            name,
+            ms,
+            line_(
+                ms,
+                "ERROR",
+                "MainProcess",
+                "consumer: Cannot connect to redis://redis.internal:6379/0: Error 111 connecting to "
+                "redis.internal:6379. Connection refused..\nTrying again in 2.00 seconds... (1/100)\n",
+            ),
+        )
     logs.add(name, deploy - 3100, line_(deploy - 3100, "WARNING", "MainProcess", "Warm shutdown (MainProcess)"))
-    logs.add(name, deploy - 900, line_(deploy - 900, "INFO", "MainProcess", "Connected to redis://redis.internal:6379/0"))
+    logs.add(
+        name, deploy - 900, line_(deploy - 900, "INFO", "MainProcess", "Connected to redis://redis.internal:6379/0")
+    )
     logs.add(name, deploy - 400, line_(deploy - 400, "INFO", "MainProcess", "celery@billing-worker-1 ready."))
     deployed_sha = repo.sha("deployed")
-    logs.add(name, deploy, line_(deploy, "INFO", "MainProcess", f"Deployed billing-worker 1.5.0 (commit {deployed_sha[:7]})"))
+    logs.add(
+        name, deploy, line_(deploy, "INFO", "MainProcess", f"Deployed billing-worker 1.5.0 (commit {deployed_sha[:7]})")
+    )
     onset = None
     for ms in arrivals(rnd, deploy + 40 * S, end, 1.6):
         onset = onset or ms

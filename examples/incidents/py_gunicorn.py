@@ -15,12 +15,12 @@ from ._common import (
     ALICE,
     BEN,
     CHEN,
-    H,
-    M,
-    S,
     Clock,
+    H,
     History,
     Logs,
+    M,
+    S,
     add_noise,
     arrivals,
     build_repo,
@@ -269,7 +269,8 @@ def _trace(tree: dict[str, str]) -> tuple[str, int]:
         py_frame(SITE + "flask/app.py", 880, "full_dispatch_request", "rv = self.dispatch_request()",
                  "self.dispatch_request()"),
         py_frame(SITE + "flask/app.py", 865, "dispatch_request",
-                 "return self.ensure_sync(self.view_functions[rule.endpoint])(**view_args)  # type: ignore[no-any-return]",
+                 "return self.ensure_sync(self.view_functions[rule.endpoint])(**view_args)"
+                 "  # type: ignore[no-any-return]",
                  "self.ensure_sync(self.view_functions[rule.endpoint])(**view_args)"),
     ]  # fmt: skip
     view, _ = repo_py_frame(tree, PREFIX, "orders/views.py", "create_order", "notify.order_confirmation(order)",
@@ -325,9 +326,9 @@ def generate(out: Path, seed: int) -> dict[str, Any]:
         logs.add(err, ms, app_line(ms, "ERROR", "orders.store", f"order write retried\n{tb}"))
     logs.add(err, deploy - 4000, f"{clock.gunicorn(deploy - 4000)} [4120] [INFO] Handling signal: hup")
     for i, pid in enumerate([5301, 5302, 5303, 5304]):
-        logs.add(err, deploy - 2000 + i * 40, f"{clock.gunicorn(deploy - 2000 + i * 40)} [{pid}] [INFO] Booting worker with pid: {pid}")  # fmt: skip
+        logs.add(err, deploy - 2000 + i * 40, f"{clock.gunicorn(deploy - 2000 + i * 40)} [{pid}] [INFO] Booting worker with pid: {pid}")  # fmt: skip  # noqa: E501
     deployed_sha = repo.sha("deployed")
-    logs.add(err, deploy, app_line(deploy, "INFO", "deploybot", f"Deployed orders version 3.8.0 (commit {deployed_sha[:7]})"))  # fmt: skip
+    logs.add(err, deploy, app_line(deploy, "INFO", "deploybot", f"Deployed orders version 3.8.0 (commit {deployed_sha[:7]})"))  # fmt: skip  # noqa: E501
     pids[:] = [5301, 5302, 5303, 5304]
     onset = None
     for ms in arrivals(rnd, deploy + 3 * S, end, 3):

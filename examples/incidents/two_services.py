@@ -17,12 +17,12 @@ from ._common import (
     ALICE,
     DANA,
     EMIL,
-    H,
-    M,
-    S,
     Clock,
+    H,
     History,
     Logs,
+    M,
+    S,
     add_noise,
     arrivals,
     build_repo,
@@ -114,8 +114,13 @@ def history() -> History:
         "2026-11-27T15:30:00",
         "amounts: avoid Decimal for speed in the hot path (#145)",
         role="culprit",
-        edits=[("payments/amounts.py", "    amount = Decimal(raw[\"amount\"])\n    return int(amount * 100)",
-                "    return int(raw[\"amount\"]) * 100")],  # fmt: skip
+        edits=[
+            (
+                "payments/amounts.py",
+                '    amount = Decimal(raw["amount"])\n    return int(amount * 100)',
+                '    return int(raw["amount"]) * 100',
+            )
+        ],  # fmt: skip
     )
     h.commit(
         DANA,
@@ -130,20 +135,28 @@ def history() -> History:
         "2026-11-28T14:00:00",
         "amounts: upper-case currency codes once (#147)",
         role="decoy",
-        edits=[("payments/amounts.py", 'return raw.get("currency", "USD").upper()',
-                'code = raw.get("currency", "USD")\n    return code.upper()')],  # fmt: skip
+        edits=[
+            (
+                "payments/amounts.py",
+                'return raw.get("currency", "USD").upper()',
+                'code = raw.get("currency", "USD")\n    return code.upper()',
+            )
+        ],  # fmt: skip
     )
     return h
 
 
 def _trace(tree: dict[str, str], value: str) -> tuple[str, int]:
     flask = py_frame(SITE + "flask/app.py", 865, "dispatch_request",
-                     "return self.ensure_sync(self.view_functions[rule.endpoint])(**view_args)  # type: ignore[no-any-return]",
+                     "return self.ensure_sync(self.view_functions[rule.endpoint])(**view_args)"
+                     "  # type: ignore[no-any-return]",
                      "self.ensure_sync(self.view_functions[rule.endpoint])(**view_args)")  # fmt: skip
-    cb, _ = repo_py_frame(tree, PREFIX, "payments/callbacks.py", "callback", "cents = to_minor_units(raw)",
-                          "to_minor_units(raw)")
-    am, line = repo_py_frame(tree, PREFIX, "payments/amounts.py", "to_minor_units",
-                             'return int(raw["amount"]) * 100', 'int(raw["amount"])')
+    cb, _ = repo_py_frame(
+        tree, PREFIX, "payments/callbacks.py", "callback", "cents = to_minor_units(raw)", "to_minor_units(raw)"
+    )
+    am, line = repo_py_frame(
+        tree, PREFIX, "payments/amounts.py", "to_minor_units", 'return int(raw["amount"]) * 100', 'int(raw["amount"])'
+    )
     return py_traceback([flask, cb, am], f"ValueError: invalid literal for int() with base 10: '{value}'"), line
 
 
@@ -165,8 +178,12 @@ def generate(out: Path, seed: int) -> dict[str, Any]:
         return f'time={clock.iso(ms)} level={level} msg="{msg}" {extra}'.rstrip()
 
     def pay_ok(r: random.Random, ms: int) -> tuple[str, str]:
-        return pay, pl(ms, "INFO", "payments.callbacks",
-                       f"callback partner={r.choice(['adyen', 'stripe', 'klarna'])} ref=ref_{r.getrandbits(40):010x} ok")
+        return pay, pl(
+            ms,
+            "INFO",
+            "payments.callbacks",
+            f"callback partner={r.choice(['adyen', 'stripe', 'klarna'])} ref=ref_{r.getrandbits(40):010x} ok",
+        )
 
     def idx_ok(r: random.Random, ms: int) -> tuple[str, str]:
         return idx, lf(ms, "info", "bulk indexed", docs=r.randrange(50, 500), took_ms=r.randrange(20, 900))
@@ -183,8 +200,17 @@ def generate(out: Path, seed: int) -> dict[str, Any]:
         trace, line = _trace(tree, f"{rnd.randrange(1, 500)}.{rnd.randrange(100):02d}")
         logs.add(pay, ms, pl(ms, "ERROR", "payments.app", f"Exception on /v1/callbacks/klarna [POST]\n{trace}"))
     for ms in arrivals(rnd, deploy + 40 * M, end, 6):
-        logs.add(idx, ms, lf(ms, "error", "bulk index failed", index="products",
-                             err="es_rejected_execution_exception: rejected execution of coordinating operation"))
+        logs.add(
+            idx,
+            ms,
+            lf(
+                ms,
+                "error",
+                "bulk index failed",
+                index="products",
+                err="es_rejected_execution_exception: rejected execution of coordinating operation",
+            ),
+        )
     assert onset is not None
     counts = logs.write(out / "logs", rotate={pay: [11 * H]})
     expected = expected_base(

@@ -19,12 +19,12 @@ from ._common import (
     ALICE,
     BEN,
     DANA,
-    H,
-    M,
-    S,
     Clock,
+    H,
     History,
     Logs,
+    M,
+    S,
     add_noise,
     arrivals,
     build_repo,
@@ -160,7 +160,7 @@ def generate(out: Path, seed: int) -> dict[str, Any]:
     phases = [
         (onset_at, onset_at + 25 * M, "dial tcp 203.0.113.40:443: connect: connection refused"),
         (onset_at + 25 * M, onset_at + 70 * M, "dial tcp: lookup rates.partner.example on 10.0.0.2:53: no such host"),
-        (onset_at + 70 * M, end, "tls: failed to verify certificate: x509: certificate has expired or is not yet valid: "
+        (onset_at + 70 * M, end, "tls: failed to verify certificate: x509: certificate has expired or is not yet valid: "  # noqa: E501
                                  "current time 2026-11-30T10:22:31Z is after 2026-11-30T10:00:00Z"),
     ]  # fmt: skip
     for lo, hi, cause in phases:
