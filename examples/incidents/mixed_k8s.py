@@ -161,6 +161,24 @@ def _trace(tree: dict[str, str]) -> tuple[str, int]:
     return py_traceback([kombu, task, body, subj], exc), line
 
 
+def cri_wrap(clock: Clock, rnd: random.Random, ms: int, stream: str, text: str) -> str:
+    """Lines as the kubelet writes them (CRI): time, stream, P(artial)/F(ull), text."""
+    out_lines = []
+    nanos = rnd.randrange(200_000)  # within the millisecond, then increasing line by line
+
+    def stamp() -> str:
+        return f"{clock.iso(ms + nanos // 1_000_000)[:-1]}{nanos % 1_000_000:06d}Z"
+
+    for raw in text.split("\n"):
+        while len(raw) > 160:  # the kubelet splits long lines into partial (P) records
+            out_lines.append(f"{stamp()} {stream} P {raw[:160]}")
+            raw = raw[160:]
+            nanos += rnd.randrange(3_000, 40_000)
+        out_lines.append(f"{stamp()} {stream} F {raw}")
+        nanos += rnd.randrange(3_000, 40_000)
+    return "\n".join(out_lines)
+
+
 def generate(out: Path, seed: int) -> dict[str, Any]:
     h = history()
     repo = build_repo(out, h)
@@ -173,20 +191,7 @@ def generate(out: Path, seed: int) -> dict[str, Any]:
     start, end, deploy = 9 * H, 15 * H, 11 * H + 40 * M + 3 * S + 404
 
     def cri(ms: int, stream: str, text: str) -> str:
-        out_lines = []
-        nanos = rnd.randrange(200_000)  # within the millisecond, then increasing line by line
-
-        def stamp() -> str:
-            return f"{clock.iso(ms + nanos // 1_000_000)[:-1]}{nanos % 1_000_000:06d}Z"
-
-        for raw in text.split("\n"):
-            while len(raw) > 160:  # the kubelet splits long lines into partial (P) records
-                out_lines.append(f"{stamp()} {stream} P {raw[:160]}")
-                raw = raw[160:]
-                nanos += rnd.randrange(3_000, 40_000)
-            out_lines.append(f"{stamp()} {stream} F {raw}")
-            nanos += rnd.randrange(3_000, 40_000)
-        return "\n".join(out_lines)
+        return cri_wrap(clock, rnd, ms, stream, text)
 
     def api_line(r: random.Random, ms: int) -> tuple[str, str]:
         obj = {"ts": clock.iso(ms), "level": "info", "logger": "notifications.api",
