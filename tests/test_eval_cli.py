@@ -17,9 +17,10 @@ from tests.support.llm_server import ScriptedModel, ScriptedServer, text
 
 PROJECT = Path(__file__).resolve().parent.parent
 
-# Measured with the offline model on the tools as they are (see the report of the change
-# that added the suite): 3 of 12 cases name the right commit. Raise it as tools improve.
-PINNED_TOP1_PCT = 25.0
+# Measured with the offline model on the tools as they are when the suite was added:
+# 3 of 13 cases (23.1%) get the commit right (two by naming the culprit, one by naming
+# no commit for an outage outside the repo). Low on purpose; raise it as tools improve.
+PINNED_TOP1_PCT = 23.0
 
 
 def crewgate(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -87,7 +88,8 @@ def test_eval_one_case_end_to_end_with_a_judge(tmp_path: Path, judge_model: Scri
 
 def test_eval_exits_non_zero_below_min_top1(tmp_path: Path) -> None:
     out = tmp_path / "eval.json"
-    proc = crewgate("eval", "--only", "upstream_outage", "--only", "py_celery", "--json", str(out), "--min-top1", "60")
+    proc = crewgate("eval", "--only", "upstream_outage", "--only", "py_celery", "--model", "offline",
+                    "--json", str(out), "--min-top1", "60")  # fmt: skip
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "below --min-top1" in proc.stderr
     summary: dict[str, Any] = json.loads(out.read_text())["summary"]

@@ -19,6 +19,7 @@ from . import (
     go_zap,
     java_kafka,
     java_spring,
+    java_tls_outage,
     mixed_k8s,
     node_pino,
     py_celery,
@@ -44,6 +45,7 @@ CASES: dict[str, Generator] = {
         two_services,
         mixed_k8s,
         upstream_outage,
+        java_tls_outage,
     )
 }
 DEFAULT_SEED = 2611

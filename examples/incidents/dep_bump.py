@@ -139,6 +139,14 @@ def history() -> History:
         role="decoy",
         edits=[("accounts/auth.py", 'detail="missing bearer token"', 'detail="a bearer token is required"')],
     )
+    h.commit(
+        BEN,
+        "2026-11-27T14:05:00",
+        "build(deps): bump redis from 5.2.0 to 5.2.1 (#238)",
+        body="Not deployed yet.",
+        role="decoy_lock",
+        edits=[("requirements.txt", "redis==5.2.0", "redis==5.2.1")],
+    )
     return h
 
 
@@ -226,7 +234,7 @@ def generate(out: Path, seed: int) -> dict[str, Any]:
         onset=clock.iso(onset),
         onset_tolerance_s=60,
         deploy={"time": clock.iso(deploy), "sha": deployed_sha, "version": "1.9.0"},
-        decoy_roles=["decoy"],
+        decoy_roles=["decoy", "decoy_lock"],
         stack="python/fastapi/uvicorn",
         formats=["python logging", "python traceback ending in site-packages"],
         runbooks=write_runbooks(out, RUNBOOKS),

@@ -238,7 +238,7 @@ def generate(out: Path, seed: int) -> dict[str, Any]:
         rec = f"{clock.py(ms)} ERROR [notifications.tasks] message handling failed, requeued\n{trace}"
         logs.add(POD, ms, cri(ms, "stderr", rec))
     assert onset is not None
-    counts = logs.write(out / "logs")
+    counts = logs.write(out / "logs", rotate={nginx: [12 * H]})
     expected = expected_base(
         case=CASE,
         service=SERVICE,
