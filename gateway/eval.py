@@ -430,7 +430,11 @@ def run_suite(
     workdir = Path(tempfile.mkdtemp(prefix="crewgate-eval-")).resolve()
     try:
         for name in names:
-            result = run_case(suite, name, catalog, seed=seed, env=env, workdir=workdir, judge=judge)
+            try:
+                result = run_case(suite, name, catalog, seed=seed, env=env, workdir=workdir, judge=judge)
+            except Exception as e:  # a broken case is reported and scored as a miss; the others still run
+                marks = Marks(False, False, None, None, False, False, None, 0.0)
+                result = CaseResult(name, {}, Found(), marks, "error", 0.0, error=f"{type(e).__name__}: {e}"[:500])
             results.append(result)
             on_result(result)
     finally:
@@ -561,6 +565,8 @@ def _short(sha: str | None) -> str:
 
 
 def _expected_cell(exp: Mapping[str, Any]) -> str:
+    if not exp:
+        return "?"
     suspect = exp.get("suspect")
     where = f"{exp['file']}:{exp['line']}" if exp.get("file") else "not in repo"
     return f"{_short(suspect['sha']) if suspect else 'none'} {where}"
@@ -672,6 +678,9 @@ def run_command(options: EvalOptions, catalog: Any, env: Mapping[str, str], *, o
     summary = summarize(results)
     out.print(results_table(results))
     out.print(summary_line(summary), soft_wrap=True)
+    for result in results:
+        if result.error:
+            err.print(f"[red]{result.case}[/]: {result.status}: {result.error}", soft_wrap=True, markup=False)
     if options.json_path is not None:
         meta = {"crew": CREW, "model": model, "judge": options.judge, "seed": seed, "config_version": catalog.version}
         write_json(options.json_path, results, summary, meta)

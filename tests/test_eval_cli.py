@@ -113,3 +113,51 @@ def test_whole_suite_with_the_offline_model_keeps_its_score(tmp_path: Path) -> N
     assert data["summary"]["cases"] >= 12
     assert data["summary"]["completed"] == data["summary"]["cases"]
     assert data["summary"]["top1_commit_pct"] >= PINNED_TOP1_PCT
+
+
+SUITE_INIT = '''\
+"""A two-case suite: one real case, one whose generator is broken."""
+
+from examples import incidents
+
+DEFAULT_SEED = 5
+CASES = {"py_gunicorn": None, "broken": None}
+
+
+def generate(name, out, seed):
+    if name == "broken":
+        raise RuntimeError("generator bug in case broken")
+    out.mkdir(parents=True)
+    return incidents.CASES[name](out, seed)
+'''
+
+
+def test_eval_runs_another_suite_and_reports_a_broken_case(tmp_path: Path) -> None:
+    suite = tmp_path / "mysuite"
+    suite.mkdir()
+    (suite / "__init__.py").write_text(SUITE_INIT)
+    out = tmp_path / "eval.json"
+    proc = crewgate("eval", str(suite), "--json", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "generator bug in case broken" in proc.stderr
+    data = json.loads(out.read_text())
+    assert data["seed"] == 5
+    by_case = {c["case"]: c for c in data["cases"]}
+    assert by_case["broken"]["status"] == "error" and by_case["broken"]["marks"]["top1"] is False
+    assert by_case["py_gunicorn"]["status"] == "completed" and by_case["py_gunicorn"]["marks"]["top1"] is True
+    assert data["summary"]["top1_commit_pct"] == 50.0
+
+
+def test_a_failing_judge_marks_the_case_instead_of_stopping(tmp_path: Path) -> None:
+    from agents.catalog import load_catalog
+    from gateway.eval import make_judge
+    from tests.support.llm_server import status
+
+    scripted = ScriptedModel(script=[status(500, "judge is down")])
+    with ScriptedServer(scripted) as server:
+        catalog = load_catalog(config_with_judge(tmp_path, server.base_url))
+        grade = make_judge(catalog, "judge", {"JUDGE_KEY": "k"})
+        verdict = grade("## Report\n\nSuspect commit: abc1234", {"suspect": None, "cause_in_repo": False})
+    assert verdict["score"] is None
+    assert verdict["reason"].startswith("judge failed")
+    assert len(scripted.requests) == 1  # max_retries 0: asked once
