@@ -113,12 +113,12 @@ _PATH_LINE = re.compile(r"`?(?P<path>[\w./@+-]{1,300}\.[A-Za-z0-9]{1,8}):(?P<lin
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?")
 _EXCLUDED_SECTION = re.compile(r"ruled\s+out|red\s+herring|not\s+the\s+cause|pre-existing|decoy", re.IGNORECASE)
 _EXCLUDED_LINE = re.compile(r"ruled\s+out|not\s+the\s+failing|red\s+herring|decoy|harmless|deployed|release", re.I)
-_RANKED_SECTION = re.compile(r"suspect|candidate|ranked|commit", re.IGNORECASE)
 _HEADING = re.compile(r"^\s*(?:#{1,6}\s+|\*\*[^*\n]{1,80}\*\*\s*$)")
 _NOT_IN_REPO = re.compile(
     r"not\s+in\s+(?:this|the)\s+repo|outside\s+(?:of\s+)?(?:this|the)\s+repo|no\s+(?:suspect\s+)?commit\s+"
     r"(?:is|was|could\s+be)\s+(?:to\s+blame|responsible|blamed|found)|cause\s+is\s+(?:external|upstream|"
-    r"outside)|upstream\s+(?:outage|dependency\s+failure)|not\s+caused\s+by\s+(?:a|any)\s+(?:code\s+)?change",
+    r"outside)|upstream\s+(?:outage|dependency\s+failure)|not\s+caused\s+by\s+(?:a|any|our)\s+(?:code\s+)?change|"
+    r"no\s+(?:relevant|related|responsible)\s+commit",
     re.IGNORECASE,
 )
 _HEDGED = re.compile(
@@ -197,7 +197,7 @@ def _listed_shas(visible: str) -> list[str]:
         if in_code:
             continue
         if _HEADING.match(line):
-            excluded = bool(_EXCLUDED_SECTION.search(line)) and not _RANKED_SECTION.search(line.split("ruled")[0])
+            excluded = bool(_EXCLUDED_SECTION.search(line))
             continue
         if excluded or _EXCLUDED_LINE.search(line):
             continue

@@ -125,3 +125,28 @@ def test_judge_answers_are_parsed_defensively() -> None:
     assert parse_judgement("I'd say score: 2 because it is vague")["score"] == 2
     assert parse_judgement('{"score": 9}')["score"] is None
     assert parse_judgement("no idea")["score"] is None
+
+
+def test_commits_in_ruled_out_sections_are_not_suspects() -> None:
+    report = f"""\
+## Report
+
+**Commits ruled out**
+
+- `{DECOY[:10]}` touched the file after the onset
+
+**Suspect commits**
+
+1. `{OTHER[:10]}` 'store: connect timeout of 3 s (#88)'
+"""
+    assert extract_findings(report).commits == [OTHER[:10]]
+
+
+def test_other_ways_of_saying_the_cause_is_outside_the_repo() -> None:
+    for text in (
+        "No relevant commit: the partner's certificate expired.",
+        "The cause is upstream: rates.partner.example refuses connections.",
+        "This outage is not caused by a code change.",
+    ):
+        assert extract_findings(text).not_in_repo, text
+    assert not extract_findings(REPORT).not_in_repo
