@@ -362,6 +362,36 @@ def serve(
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
+@app.command("eval")
+def eval_command(
+    suite: Annotated[Path | None, typer.Argument(help="suite directory (default: examples/incidents)")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="model profile for every agent")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="write per-case results and a summary")] = None,
+    judge: Annotated[str | None, typer.Option("--judge", help="model profile that grades each report 1-5")] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help="run only this case (repeatable)")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="log noise seed (default: the suite's)")] = None,
+    min_top1: Annotated[float | None, typer.Option("--min-top1", help="exit 1 if top-1 commit % is lower")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Score the incident_triage crew on a suite of generated incidents."""
+    from gateway.eval import EvalInputError, EvalOptions, run_command
+    from gateway.logs import configure_logging
+    from gateway.settings import get_settings, process_env
+
+    err = Console(stderr=True, highlight=False)
+    settings = get_settings()
+    configure_logging("WARNING", settings.log_format if settings.log_format != "auto" else "console")
+    catalog = _load(config, err)
+    options = EvalOptions(suite, model, json_path, judge, list(only or []), seed, min_top1)
+    try:
+        out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+        code = run_command(options, catalog, process_env(), out=out, err=err)
+    except EvalInputError as e:
+        err.print(f"[red]error:[/] {e}", soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    raise typer.Exit(code)
+
+
 def main() -> None:
     app()
 
