@@ -257,7 +257,7 @@ def changed_values(kind: str, added: list[str]) -> list[str]:
     """Values an added line sets: config right-hand sides, or quoted strings and numbers in code."""
     values: list[str] = []
     for line in added:
-        values.extend(_code_values(line) if kind == "code" else _config_values(line))
+        values.extend(_code_values(line) if kind == "code" else _config_values(line, kind == "dependency"))
         if len(values) >= MAX_VALUES:
             break
     return list(dict.fromkeys(values))[:MAX_VALUES]
@@ -268,12 +268,15 @@ def _code_values(line: str) -> list[str]:
     return [q for q in quoted if q.strip() and len(q.strip()) >= 3] + _NUMBER.findall(line)
 
 
-def _config_values(line: str) -> list[str]:
+def _config_values(line: str, dependency: bool) -> list[str]:
+    """Right-hand sides; for dependency manifests the package name (the key) as well."""
     text = _COMMENT.sub("", line).strip()
     if not text:
         return []
     key, sep, rest = _split_key(text)
     tokens = _TOKEN.findall(rest if sep else text)
+    if dependency and sep and key:
+        tokens.insert(0, key)
     found = [t for t in tokens if _meaningful(t)]
     single = [t for t in tokens if len(t) == 1 and t.isdigit()]
     return found + [f"{key}={t}" for t in single if key]

@@ -5,13 +5,13 @@ frames 0.4, 0.3, 0.225 … ×0.75 per step):
 
 * ``line``   last changed the frame's exact line (blame at the running revision): 100
 * ``near``   last changed a line within ±3 of it: 4.5 / 3 / 1.5 by distance (halved for outer frames)
-* ``block``  changed the function around the line (blame of the function's lines, or a
-             hunk of a commit in range inside a function of that name): 20
+* ``block``  changed the function around the line: a hunk of a commit in range inside a
+             function of that name 40; else owning lines of it at the running revision 20
 * ``file``   a commit in range changed the frame's file elsewhere: 5
 * ``config`` a commit in range changed a configuration file, dependency manifest or
              deploy manifest: 15 once
 * ``value``  a value the commit set (the + side) appears in the error text: +60 for
-             configuration, +15 for code
+             configuration; a quoted string or number a code change added or removed: +15
 * recency    up to +10 for commits within 3 days before the onset.
 
 So a change to the failing line outranks anything nearby, and a changed setting that
@@ -101,8 +101,8 @@ def window_weight(depth: int, distance: int) -> float:
     return (WINDOW + 1 - distance) * 1.5 * scale
 
 
-def block_weight(depth: int) -> float:
-    return 20.0 * depth_factor(depth)
+def block_weight(depth: int, changed: bool = False) -> float:
+    return (40.0 if changed else 20.0) * depth_factor(depth)
 
 
 def site_label(site: Site) -> str:
@@ -120,6 +120,8 @@ def short_label(site: Site) -> str:
 
 def describe_age(seconds: float) -> str:
     hours = seconds / 3600
+    if hours < 1:
+        return f"{seconds / 60:.0f} minute(s)"
     return f"{hours:.0f} hour(s)" if hours < 48 else f"{hours / 24:.1f} days"
 
 

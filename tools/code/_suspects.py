@@ -9,7 +9,7 @@
    to the failing files, and configuration, dependency and deploy files, with the
    values they set matched against the error text.
 4. Weighing (``_evidence``): outside a known deploy range a commit counts a quarter; a
-   commit that merely created a file long before the onset counts 0.3, and says so.
+   commit that merely created a file long before the onset counts 0.2, and says so.
 A clear winner is named; otherwise only candidates are, and ``outside_repo`` says
 when the trace never enters the repository.
 """
@@ -56,7 +56,7 @@ MAX_BLOCK_LINES = 120
 MAX_READ_BYTES = 2 * 1024 * 1024
 WEAK_AGE_SECONDS = 14 * 24 * 3600
 OUT_OF_RANGE_FACTOR = 0.25
-WEAK_FACTOR = 0.3
+WEAK_FACTOR = 0.2
 CLEAR_MIN_SCORE = 50.0
 CLEAR_RATIO = 1.5
 CONFIG_KINDS = ("config", "dependency", "deploy")
@@ -270,7 +270,7 @@ def _score_change_sites(ledger: Ledger, change: Change, sites: list[Site], reade
         if site.block is not None and site.block.name in names:
             if ledger.once(change.sha, site.depth, "block"):
                 reason = _block_reason(site, "changed the function")
-                _change_candidate(ledger, change).add("block", block_weight(site.depth), reason)
+                _change_candidate(ledger, change).add("block", block_weight(site.depth, changed=True), reason)
         elif ledger.once(change.sha, -1, f"file:{site.file}"):
             cand = _change_candidate(ledger, change)
             cand.add("file", 5.0 * depth_factor(site.depth), f"changed {site.file} ({short_label(site)}) elsewhere")
@@ -287,10 +287,17 @@ def _score_change_values(ledger: Ledger, change: Change, error_text: str) -> Non
             cand.files.append(path)
             _value_evidence(ledger, cand, kind, path, found, error_text)
         elif kind == "code" and error_text:
-            matched = match_values(changed_values("code", found.added), error_text)
-            if matched and ledger.once(change.sha, -1, "value"):
-                reason = f"added {_quote(matched)} in {path}, which the error text mentions"
-                _change_candidate(ledger, change).add("value", CODE_VALUE_WEIGHT, reason)
+            _code_value_evidence(ledger, change, path, found, error_text)
+
+
+def _code_value_evidence(ledger: Ledger, change: Change, path: str, found: FileChange, error_text: str) -> None:
+    """A string or number the error quotes, added or removed (a dropped guard, a renamed key) by the change."""
+    removed = [line for hunk in found.hunks for line in hunk.removed]
+    for verb, lines in (("added", found.added), ("removed", removed)):
+        matched = match_values(changed_values("code", lines), error_text)
+        if matched and ledger.once(change.sha, -1, "value"):
+            reason = f"{verb} {_quote(matched)} in {path}, which the error text mentions"
+            _change_candidate(ledger, change).add("value", CODE_VALUE_WEIGHT, reason)
 
 
 def _quote(values: list[str]) -> str:
@@ -454,8 +461,8 @@ def find_suspects(
     ledger = Ledger()
     blamed = _blame_all(git, reader, sites, skipped)
     _score_lines(ledger, sites, blamed)
-    _score_blocks(ledger, sites, blamed)
     commits = _score_range(git, ledger, span, sites, reader, error_text)
+    _score_blocks(ledger, sites, blamed)
     reference = onset.timestamp() if onset else float(head_epoch(git, rev))
     _weigh(ledger, span, _creators(git, rev, sites) if ledger.by_sha else {}, reference)
     ledger.recency(onset.timestamp() if onset else None)
