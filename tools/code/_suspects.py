@@ -8,8 +8,9 @@
 3. The range's diffs (``_changes``): hunks inside the failing functions, other changes
    to the failing files, and configuration, dependency and deploy files, with the
    values they set matched against the error text.
-4. Weighing (``_evidence``): outside a known deploy range a commit counts a quarter; a
-   commit that merely created a file long before the onset counts 0.2, and says so.
+4. Weighing (``_evidence``): inside a known deploy range a commit gains 15, outside it
+   counts a quarter; a commit that merely created a file long before the onset counts
+   0.2, and says so.
 A clear winner is named; otherwise only candidates are, and ``outside_repo`` says
 when the trace never enters the repository.
 """
@@ -56,6 +57,7 @@ MAX_BLOCK_LINES = 120
 MAX_READ_BYTES = 2 * 1024 * 1024
 WEAK_AGE_SECONDS = 14 * 24 * 3600
 OUT_OF_RANGE_FACTOR = 0.25
+IN_RANGE_BONUS = 15.0
 WEAK_FACTOR = 0.2
 CLEAR_MIN_SCORE = 50.0
 CLEAR_RATIO = 1.5
@@ -325,7 +327,9 @@ def _creators(git: GitRepo, rev: str, sites: list[Site]) -> dict[str, str]:
 
 def _weigh(ledger: Ledger, span: DeployRange, creators: dict[str, str], reference: float) -> None:
     for cand in ledger.by_sha.values():
-        if span.kind == "deploy" and not cand.in_range:
+        if span.kind == "deploy" and cand.in_range:
+            cand.add("range", IN_RANGE_BONUS, f"new in the failing deploy ({span.label})")
+        elif span.kind == "deploy":
             cand.score *= OUT_OF_RANGE_FACTOR
             cand.reasons.append(f"committed before the deploy range {span.label}: already ran in the last good deploy")
         age = reference - cand.epoch
@@ -340,10 +344,10 @@ def _weigh(ledger: Ledger, span: DeployRange, creators: dict[str, str], referenc
 
 def _split(ranked: list[Candidate]) -> tuple[list[Candidate], list[Candidate]]:
     """File-only commits are ruled out when a commit touched the failing lines or functions."""
-    if not ranked or not (ranked[0].evidence - {"file", "config"}):
+    if not ranked or not ranked[0].evidence & {"line", "near", "block", "value"}:
         return ranked, []
-    kept = [c for c in ranked if c.evidence - {"file"}]
-    return kept, [c for c in ranked if not c.evidence - {"file"}]
+    kept = [c for c in ranked if c.evidence - {"file", "range"}]
+    return kept, [c for c in ranked if not c.evidence - {"file", "range"}]
 
 
 def _ruled_out(
