@@ -180,7 +180,7 @@ _DEPLOY_DIRS = frozenset(
 )
 _DEPLOY_NAMES = re.compile(
     r"^(?:dockerfile(?:\..+)?|.+\.dockerfile|containerfile|docker-compose[\w.-]*\.ya?ml|compose\.ya?ml|"
-    r"kustomization\.ya?ml|values[\w.-]*\.ya?ml|chart\.ya?ml|procfile|.+\.tf|.+\.tfvars|app\.ya?ml|fly\.toml)$"
+    r"kustomization\.ya?ml|values[\w.-]*\.ya?ml|chart\.ya?ml|procfile|.+\.tf|.+\.tfvars|fly\.toml)$"
 )
 _CONFIG_SUFFIXES = (".yaml", ".yml", ".json", ".toml", ".ini", ".cfg", ".conf", ".properties", ".env", ".hcl")
 _CONFIG_NAME = re.compile(r"^\.env(?:\.[\w.-]+)?$|^[\w.-]+\.env$")
@@ -318,4 +318,7 @@ def _appears(value: str, text: str, lowered: str) -> bool:
         return any(w in lowered for w in words) and _appears(digit, text, lowered)
     if value.replace(".", "", 1).isdigit():
         return re.search(rf"(?<![\d.]){re.escape(value)}(?!\d|\.\d)", text) is not None
-    return re.search(rf"(?<![\w.\-]){re.escape(value.lower())}(?![\w\-])", lowered) is not None
+    # A dotted value (host, version) must end where the text's token ends; a plain name may be
+    # followed by a module path ('urllib3' in 'urllib3.util.ssl_').
+    tail = r"(?![\w\-]|\.\w)" if "." in value else r"(?![\w\-])"
+    return re.search(rf"(?<![\w.\-]){re.escape(value.lower())}{tail}", lowered) is not None

@@ -23,6 +23,7 @@ __all__ = [
     "SuspectCommitsTool",
 ]
 
+MAX_MESSAGE_SCAN = 50_000
 _TRACE_DESCRIPTION = "A stack trace or log excerpt (Python, Java, Go or JavaScript/Node frames)."
 
 
@@ -191,10 +192,25 @@ def _parse_lenient(trace: str) -> ParsedTrace:
 
 
 def _error_text(args: SuspectCommitsArgs, parsed: ParsedTrace) -> str:
+    """What the error says: the signature, extra text, and the trace's message lines (not its frames)."""
     parts = [args.signature or "", args.error_text or "", *parsed.errors]
     if not parsed.frames:
         parts.append(args.trace[:2000])
-    return clip("\n".join(p for p in parts if p), 8000)
+    else:
+        parts.extend(_message_lines(args.trace))
+    return clip("\n".join(dict.fromkeys(p for p in parts if p)), 8000)
+
+
+def _message_lines(trace: str) -> list[str]:
+    """Unindented lines of a trace other than headers: 'KeyError: …', 'Error: …', 'panic: …'."""
+    lines = []
+    for line in trace[:MAX_MESSAGE_SCAN].splitlines():
+        if line[:1].isspace() or not line.strip() or line.startswith(("Traceback", "goroutine ", "File ")):
+            continue
+        lines.append(line.strip()[:500])
+        if len(lines) >= 20:
+            break
+    return lines
 
 
 def _frame_rows(found: dict[str, Any]) -> list[dict[str, Any]]:
