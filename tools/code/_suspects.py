@@ -58,6 +58,7 @@ MAX_READ_BYTES = 2 * 1024 * 1024
 WEAK_AGE_SECONDS = 14 * 24 * 3600
 OUT_OF_RANGE_FACTOR = 0.25
 IN_RANGE_BONUS = 15.0
+MAX_WEAK_CHECKS = 20
 WEAK_FACTOR = 0.2
 CLEAR_MIN_SCORE = 50.0
 CLEAR_RATIO = 1.5
@@ -315,13 +316,20 @@ def _value_evidence(ledger: Ledger, cand: Candidate, kind: str, path: str, found
 # --- weighing ---------------------------------------------------------------------
 
 
-def _creators(git: GitRepo, rev: str, sites: list[Site]) -> dict[str, str]:
-    """Commit sha -> what it created: the repository's root commit(s) and each failing file's creation."""
-    found = {sha: "the repository's initial commit" for sha in git.git("rev-list", "--max-parents=0", rev).split()}
-    for path in dict.fromkeys(site.file for site in sites):
-        out = git.git("log", "--no-color", "--diff-filter=A", "--format=%H", rev, "--", path)
-        for sha in out.split():
-            found.setdefault(sha, f"the commit that created {path}")
+def _creators(git: GitRepo, ledger: Ledger, sites: list[Site], reference: float) -> dict[str, str]:
+    """Old, out-of-range candidates that are the repository's root commit or created a failing file."""
+    files = list(dict.fromkeys(site.file for site in sites))
+    found: dict[str, str] = {}
+    old = [c for c in ledger.ranked() if not c.in_range and reference - c.epoch > WEAK_AGE_SECONDS]
+    for cand in old[:MAX_WEAK_CHECKS]:
+        if not git.git("log", "-1", "--no-walk", "--format=%P", cand.sha).strip():
+            found[cand.sha] = "the repository's initial commit"
+            continue
+        out = git.git("show", "--no-ext-diff", "--no-textconv", "--format=", "--name-only", "--diff-filter=A",
+                      "--relative", cand.sha, "--", *files)  # fmt: skip
+        created = [line for line in out.splitlines() if line.strip()]
+        if created:
+            found[cand.sha] = f"the commit that created {created[0]}"
     return found
 
 
@@ -468,7 +476,7 @@ def find_suspects(
     commits = _score_range(git, ledger, span, sites, reader, error_text)
     _score_blocks(ledger, sites, blamed)
     reference = onset.timestamp() if onset else float(head_epoch(git, rev))
-    _weigh(ledger, span, _creators(git, rev, sites) if ledger.by_sha else {}, reference)
+    _weigh(ledger, span, _creators(git, ledger, sites, reference), reference)
     ledger.recency(onset.timestamp() if onset else None)
     kept, dropped = _split(ledger.ranked())
     outside = outside_repo(rows, len(sites), kept, error_text)

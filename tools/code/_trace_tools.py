@@ -42,12 +42,11 @@ class SuspectCommitsArgs(BaseModel):
     limit: int = Field(default=5, ge=1, le=20, description="Most suspects to return (1-20).")
     signature: str | None = Field(
         default=None,
-        max_length=4000,
         description="The error signature or message; values a change set that appear in it (a timeout, "
         "a host name, a pool size, a version) make that change a strong suspect.",
     )
     error_text: str | None = Field(
-        default=None, max_length=4000, description="More error text to match changed values against (optional)."
+        default=None, description="More error text to match changed values against (optional)."
     )
     good_rev: str | None = Field(
         default=None,
@@ -143,11 +142,15 @@ class MapStackFramesTool(SandboxedTool):
 class SuspectCommitsTool(SandboxedTool):
     name: str = "suspect_commits"
     description: str = (
-        "Rank the commits most likely to have caused an error: blames the failing stack "
-        "frames' lines (and ±3 lines around them) as the code was at the 'onset' time, "
-        "weighting the innermost frame's exact line most, and lists later commits to the "
-        "same files that did not touch those lines as ruled out. facts: commit, "
-        "commit_subject, file, line, ruled_out."
+        "Rank the commits most likely to have caused an error. Suspects are first the commits "
+        "of the deploy range (good_rev..bad_rev, or the release before deploy_version, or the "
+        "deploy at deployed_at; without these, the week before the onset), scored by how close "
+        "they come to the failing frames (the exact line, the function around it, the file; "
+        "the innermost frame most) and by configuration, dependency and deploy files they "
+        "changed, above all when the error text (signature, trace) quotes a value they set. "
+        "Blames the code that ran at the onset; an old commit that only created the file is "
+        "weak evidence. facts: commit and commit_subject only for a clear winner, else "
+        "candidates; file, line, ruled_out, outside_repo when the cause is likely not in the repo."
     )
     args_schema: type[BaseModel] = SuspectCommitsArgs
 
