@@ -244,3 +244,45 @@ def test_go_module_paths_pick_the_right_module_of_a_monorepo(code_git_repo, code
     ]
     assert frames[0]["mapped_by"] == "go module github.com/acme/checkout"
     assert frames[0]["source"] == "return o.Items[0]"
+
+
+# --- Java --------------------------------------------------------------------------
+
+PRICE_SERVICE = """package com.acme.pay;
+
+import java.util.Map;
+
+public class PriceService {
+    public int total(Map<String, Integer> order) {
+        int amount = order.get("amount");
+        return amount * 2;
+    }
+
+    public static void main(String[] args) {
+        new PriceService().total(new java.util.HashMap<>());
+    }
+}
+"""
+
+# OpenJDK 17.0.15: javac + java com.acme.pay.PriceService.
+JAVA_TRACE = """Exception in thread "main" java.lang.NullPointerException: Cannot invoke "java.lang.Integer.intValue()" \
+because the return value of "java.util.Map.get(Object)" is null
+	at com.acme.pay.PriceService.total(PriceService.java:7)
+	at com.acme.pay.PriceService.main(PriceService.java:12)
+"""
+
+
+def test_java_frames_map_to_methods_and_the_change_to_the_caller_is_the_suspect(code_git_repo, code_tool):
+    repo = code_git_repo()
+    path = "src/main/java/com/acme/pay/PriceService.java"
+    initial = repo.commit({path: PRICE_SERVICE.replace("new java.util.HashMap<>()", "Map.of(\"amount\", 1)")},
+                          "init", "2024-01-01T10:00:00+00:00")  # fmt: skip
+    changed = repo.commit({path: PRICE_SERVICE}, "main: start from an empty order", "2024-05-11T10:00:00+00:00")
+    result = json.loads(code_tool(SuspectCommitsTool).run(repo=str(repo.path), trace=JAVA_TRACE, onset=ONSET))
+    frames = result["data"]["frames"]
+    assert [(f["file"], f["line"], f["block"]["name"]) for f in frames] == [(path, 7, "total"), (path, 12, "main")]
+    assert frames[0]["block"] == {"name": "total", "start": 6, "end": 9}
+    ranked = [c["sha"] for c in result["data"]["candidates"]]
+    assert ranked[0] == changed and initial in ranked
+    # The caller now passes an empty map: its line is an outer frame's, and the old import is weak.
+    assert result["facts"]["commit"] == changed

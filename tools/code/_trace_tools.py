@@ -120,6 +120,9 @@ class MapStackFramesTool(SandboxedTool):
         facts: dict[str, Any] = {}
         if in_repo:
             facts = {"file": in_repo[0]["repo_path"], "line": in_repo[0]["line"]}
+        outside = outside_repo(rows, len(in_repo), [], "\n".join(parsed.errors + _message_lines(args.trace)))
+        if outside["likely"]:
+            facts["outside_repo"] = outside["reason"]
         languages = sorted({row["language"] for row in rows})
         summary = f"{len(rows)} frame(s) ({', '.join(languages)}), {len(in_repo)} in the repo"
         if in_repo:
@@ -133,7 +136,7 @@ class MapStackFramesTool(SandboxedTool):
             data={
                 "errors": parsed.errors,
                 "frames": rows,
-                "outside_repo": outside_repo(rows, len(in_repo), [], "\n".join(parsed.errors)),
+                "outside_repo": outside,
             },
             facts=facts,
         )
