@@ -26,6 +26,22 @@ def main():
     return Cart().total([])
 """
 
+WRAPPED = """def compute_total(
+    order: dict,
+    items: list,
+) -> int:
+    subtotal = sum(items)
+    return subtotal
+
+
+class Service:
+    def charge(
+        self,
+        order,
+    ):
+        return order["total"]
+"""
+
 JAVA = """package com.acme.pay;
 
 public class PriceService {
@@ -83,6 +99,8 @@ KOTLIN = """class Pricing {
         ("cart.py", PYTHON, 13, Block(12, 13, "empty")),
         ("cart.py", PYTHON, 17, Block(16, 17, "main")),
         ("cart.py", PYTHON, 1, None),
+        ("total.py", WRAPPED, 6, Block(1, 6, "compute_total")),
+        ("total.py", WRAPPED, 14, Block(10, 14, "charge")),
         ("PriceService.java", JAVA, 10, Block(6, 13, "total")),
         ("PriceService.java", JAVA, 4, Block(3, 14, "PriceService")),
         ("pay.go", GO, 5, Block(3, 9, "Charge")),

@@ -286,3 +286,16 @@ def test_java_frames_map_to_methods_and_the_change_to_the_caller_is_the_suspect(
     assert ranked[0] == changed and initial in ranked
     # The caller now passes an empty map: its line is an outer frame's, and the old import is weak.
     assert result["facts"]["commit"] == changed
+
+
+def test_map_stack_frames_says_when_no_frame_is_in_the_repo(code_git_repo, code_tool):
+    repo = _installed_repo(code_git_repo)
+    # Node 20 on a refused connection: every frame is the runtime's.
+    trace = (
+        "Error: connect ECONNREFUSED 127.0.0.1:5432\n"
+        "    at TCPConnectWrap.afterConnect [as oncomplete] (node:net:1555:16)\n"
+    )
+    result = _map(code_tool, repo, trace)
+    assert result["data"]["outside_repo"]["likely"] is True
+    assert "Node.js runtime" in result["facts"]["outside_repo"]
+    assert "ECONNREFUSED" in result["facts"]["outside_repo"]

@@ -105,8 +105,8 @@ def _python_block(lines: list[str], index: int) -> Block | None:
     limit = _indent(lines[target]) + 1
     for i in range(target, max(-1, target - MAX_UP), -1):
         text = lines[i]
-        if not _is_code(text) or _indent(text) >= limit:
-            continue
+        if not _is_code(text) or _indent(text) >= limit or text.lstrip().startswith((")", "]", "}")):
+            continue  # blank, deeper, or the closing bracket of a signature wrapped over lines
         limit = _indent(text)
         match = _PY_DEF.match(text)
         if match:
