@@ -194,3 +194,22 @@ def test_an_option_like_rev_is_refused(code_git_repo, code_tool):
     repo, _ = _released_repo(code_git_repo)
     with pytest.raises(ToolError, match="may not start with '-'"):
         _suspects(code_tool, repo, trace=TRACE, onset=ONSET, good_rev="--output=/tmp/x", bad_rev="v1.4.0")
+
+
+def test_a_deploy_range_that_never_touches_the_failing_code_names_no_commit(code_git_repo, code_tool):
+    repo = code_git_repo()
+    repo.commit({"shop/pricing.py": PRICING_GUARDED, "shop/api.py": API}, "Initial import", "2024-01-10T09:00:00+00:00")
+    spacing = repo.commit(
+        {"shop/pricing.py": PRICING_GUARDED.replace('order["currency"]', 'order[ "currency" ]')},
+        "style: spacing",
+        "2024-05-01T09:00:00+00:00",
+    )
+    repo.git("tag", "v2.0.0")
+    repo.commit({"README.md": "# shop\n"}, "docs: readme", "2024-05-10T09:00:00+00:00")
+    repo.git("tag", "v2.1.0")
+    result = _suspects(code_tool, repo, trace=TRACE, onset=ONSET, deploy_version="2.1.0")
+
+    assert "commit" not in result["facts"]
+    assert result["data"]["candidates"][0]["sha"] == spacing  # still listed, but as already running before
+    assert result["data"]["confidence"].startswith("no commit of the deploy range")
+    assert "data, traffic or infrastructure" in result["data"]["confidence"]

@@ -408,13 +408,18 @@ def outside_repo(rows: list[dict[str, Any]], in_repo: int, ranked: list[Candidat
     return {"likely": False, "reason": "the text has no stack frames to place the error"}
 
 
-def verdict(ranked: list[Candidate], outside: dict[str, Any]) -> tuple[bool, str]:
+def verdict(ranked: list[Candidate], outside: dict[str, Any], span: DeployRange) -> tuple[bool, str]:
     """Whether the top candidate is a clear winner, and why (not)."""
     if not ranked:
         return False, "no candidate"
     top = ranked[0]
     if outside["likely"]:
         return False, "the cause is likely outside the repository"
+    if span.kind == "deploy" and not top.in_range:
+        return False, (
+            f"no commit of the deploy range {span.label} touches the failing code or its configuration; "
+            "the cause may be data, traffic or infrastructure"
+        )
     if top.weak:
         return False, "the top candidate only wrote the lines long before the failure"
     if top.score < CLEAR_MIN_SCORE:
@@ -480,7 +485,7 @@ def find_suspects(
     ledger.recency(onset.timestamp() if onset else None)
     kept, dropped = _split(ledger.ranked())
     outside = outside_repo(rows, len(sites), kept, error_text)
-    clear, why = verdict(kept, outside)
+    clear, why = verdict(kept, outside, span)
     return {
         "revision": {key: head[key] for key in ("sha", "short_sha", "date", "subject")},
         "range": {**span.as_dict(), "commits": len(commits)},

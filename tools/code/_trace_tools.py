@@ -245,6 +245,8 @@ def _summary(found: dict[str, Any]) -> str:
         top = candidates[0]
         lead = "top suspect" if found["clear"] else "no clear suspect; best candidate"
         summary = f"{lead} {top['short_sha']} '{top['subject']}' (score {top['score']}): {top['reasons'][0]}"
+        if not found["clear"] and not found["outside_repo"]["likely"]:
+            summary += f" ({found['confidence']})"
     elif not sites:
         summary = "no frame of the trace maps to a file in the repo at the onset revision"
     else:
