@@ -287,7 +287,8 @@ def _score_change_values(ledger: Ledger, change: Change, error_text: str) -> Non
             cand = _change_candidate(ledger, change)
             if ledger.once(change.sha, -1, "config"):
                 cand.add("config", CONFIG_WEIGHT, f"changed {KIND_LABELS[kind]} {path}")
-            cand.files.append(path)
+            if path not in cand.files:
+                cand.files.append(path)
             _value_evidence(ledger, cand, kind, path, found, error_text)
         elif kind == "code" and error_text:
             _code_value_evidence(ledger, change, path, found, error_text)
@@ -344,7 +345,7 @@ def _weigh(ledger: Ledger, span: DeployRange, creators: dict[str, str], referenc
         if cand.sha in creators and not cand.in_range and age > WEAK_AGE_SECONDS:
             cand.score *= WEAK_FACTOR
             cand.weak = (
-                f"{creators[cand.sha]} ({describe_age(age)} before the onset) wrote these lines "
+                f"{creators[cand.sha]} ({describe_age(age)} before the failure) wrote these lines "
                 "long before the failure: weak evidence on its own"
             )
             cand.reasons.append(cand.weak)
