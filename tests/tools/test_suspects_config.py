@@ -193,3 +193,13 @@ def test_changed_values_match_whole_tokens_only():
     assert match_values(changed_values("config", ["pool_size: 5"]), "retry 5 of 10") == []
     assert match_values(changed_values("config", ["pool_size: 5"]), "QueuePool limit of size 5") == ["pool_size=5"]
     assert changed_values("dependency", ['    "axios": "^1.7.0",']) == ["axios", "1.7.0"]
+
+
+def test_a_config_file_with_an_unusual_name_is_read_and_named_as_it_is(code_git_repo, code_tool):
+    repo, _ = _service(code_git_repo)
+    name = 'config/café "eu" settings.yaml'
+    repo.commit({name: "payments:\n  timeout_ms: 2000\n"}, "eu settings", "2024-04-01T09:00:00+00:00")
+    tight = repo.commit({name: "payments:\n  timeout_ms: 250\n"}, "eu: tighter timeout", "2024-05-12T09:00:00+00:00")
+    result = _suspects(code_tool, repo, trace=TIMEOUT_TRACE, onset=ONSET)
+    assert result["facts"]["commit"] == tight
+    assert f"set '250' in {name}; the error text mentions it" in result["data"]["candidates"][0]["reasons"]

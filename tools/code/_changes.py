@@ -22,6 +22,7 @@ __all__ = [
     "file_kind",
     "match_values",
     "read_changes",
+    "unquote_path",
 ]
 
 MAX_HUNKS_PER_FILE = 60
@@ -97,11 +98,28 @@ def _parse_record(record: str) -> Change | None:
     return change
 
 
-def _unquote(path: str) -> str:
-    text = path.strip()
-    if text.startswith('"') and text.endswith('"'):
-        text = text[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-    return text
+_ESCAPES = {"\\": 92, '"': 34, "t": 9, "n": 10, "r": 13, "a": 7, "b": 8, "f": 12, "v": 11}
+
+
+def unquote_path(path: str) -> str:
+    """A path as git prints it: C-quoted (octal bytes, backslash escapes) when it has unusual characters."""
+    text = path.rstrip("\t\n")  # git ends a name holding spaces with a tab in ---/+++ lines
+    if not (len(text) >= 2 and text.startswith('"') and text.endswith('"')):
+        return text
+    out = bytearray()
+    body, i = text[1:-1], 0
+    while i < len(body):
+        char = body[i]
+        if char == "\\" and i + 3 < len(body) and body[i + 1 : i + 4].isdigit():
+            out.append(int(body[i + 1 : i + 4], 8) & 0xFF)
+            i += 4
+        elif char == "\\" and i + 1 < len(body) and body[i + 1] in _ESCAPES:
+            out.append(_ESCAPES[body[i + 1]])
+            i += 2
+        else:
+            out.extend(char.encode("utf-8"))
+            i += 1
+    return out.decode("utf-8", "replace")
 
 
 def _parse_diff(body: str, change: Change) -> None:
@@ -119,7 +137,7 @@ def _parse_diff(body: str, change: Change) -> None:
 
 def _start_file(change: Change, old: str, new: str) -> FileChange:
     deleted = new.strip() == "/dev/null"
-    raw = _unquote(old if deleted else new)
+    raw = unquote_path(old if deleted else new)
     path = raw[2:] if raw[:2] in ("a/", "b/") else raw
     found = FileChange(path, created=old.strip() == "/dev/null", deleted=deleted)
     change.files[path] = found

@@ -24,7 +24,16 @@ from typing import Any
 from tools._base import ToolError
 from tools._result import clip
 from tools.code._blocks import Block, block_named, enclosing_block
-from tools.code._changes import KIND_LABELS, Change, FileChange, changed_values, file_kind, match_values, read_changes
+from tools.code._changes import (
+    KIND_LABELS,
+    Change,
+    FileChange,
+    changed_values,
+    file_kind,
+    match_values,
+    read_changes,
+    unquote_path,
+)
 from tools.code._deploys import DeployFacts, DeployRange, resolve_range
 from tools.code._evidence import (
     CODE_VALUE_WEIGHT,
@@ -239,7 +248,7 @@ def _score_blocks(ledger: Ledger, sites: list[Site], blamed: dict[tuple[str, int
 def _change_paths(commits: list[dict[str, Any]], sites: list[Site], error_text: str) -> list[str]:
     paths = dict.fromkeys(site.file for site in sites)
     for commit in commits:
-        for path in commit["files"]:
+        for path in map(unquote_path, commit["files"]):
             kind = file_kind(path)
             if kind in CONFIG_KINDS or (kind == "code" and error_text):
                 paths[path] = None
