@@ -14,6 +14,8 @@ __all__ = ["Block", "enclosing_block", "block_named"]
 
 MAX_UP = 600
 MAX_DOWN = 2000
+MAX_LINE_CHARS = 2000
+MAX_HEADER_CHARS = 400
 
 _PY_DEF = re.compile(r"^\s*(?:async\s+)?(?:def|class)\s+(?P<name>\w+)")
 _KEYWORDS = frozenset(
@@ -65,8 +67,8 @@ class Block:
 
 def enclosing_block(path: str, lines: list[str], line: int) -> Block | None:
     """The innermost function/method/class around ``line`` (1-based) of the file ``path``."""
-    if not 0 < line <= len(lines):
-        return None
+    if not 0 < line <= len(lines) or len(lines[line - 1]) > MAX_LINE_CHARS:
+        return None  # past the end, or minified code where functions have no lines of their own
     if path.endswith(_PY_SUFFIXES):
         return _python_block(lines, line - 1)
     if path.endswith(_BRACE_SUFFIXES):
@@ -135,6 +137,7 @@ def _braces(text: str) -> tuple[int, int]:
 
 
 def _brace_header(text: str) -> str | None:
+    text = text[:MAX_HEADER_CHARS]
     for pattern in _BRACE_DEFS:
         match = pattern.search(text)
         if match and match.group("name") not in _KEYWORDS:
