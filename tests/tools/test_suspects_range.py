@@ -213,3 +213,15 @@ def test_a_deploy_range_that_never_touches_the_failing_code_names_no_commit(code
     assert result["data"]["candidates"][0]["sha"] == spacing  # still listed, but as already running before
     assert result["data"]["confidence"].startswith("no commit of the deploy range")
     assert "data, traffic or infrastructure" in result["data"]["confidence"]
+
+
+def test_good_and_bad_revs_accept_the_versions_the_logs_print(code_git_repo, code_tool):
+    repo, shas = _released_repo(code_git_repo)
+    result = _suspects(
+        code_tool, repo, trace=TRACE, onset=ONSET, good_rev="1.3.0", bad_rev=f"1.4.0-0-g{shas['release'][:8]}"
+    )
+    assert result["data"]["range"]["good"] == repo.git("rev-parse", "v1.3.0").strip()
+    assert result["data"]["range"]["bad"] == shas["release"]
+    assert result["facts"]["commit"] == shas["in_range"]
+    with pytest.raises(ToolError, match="good_rev '0.0.1' matches no tag"):
+        _suspects(code_tool, repo, trace=TRACE, onset=ONSET, good_rev="0.0.1", bad_rev="v1.4.0")

@@ -1,11 +1,11 @@
 """Which commits were new in the failing deploy: the range between the last good rev and the bad one.
 
 The facts that fill it come from the logs (a start-up line's version, build or git sha,
-the time a new version started) or from the caller: ``good_rev``/``bad_rev`` name the
-revisions directly; ``deploy_version`` resolves a tag (``2.14.0`` → ``v2.14.0``) or a sha
-(also inside ``2.14.0+g1a2b3c4`` or ``v2.14.0-3-g1a2b3c4``); ``deployed_at`` takes the
-commit that was newest at that time. Without a previous good rev, the release tag
-before the bad one is taken as the last good deploy; without any deploy fact, the
+the time a new version started) or from the caller. ``deploy_version`` resolves a tag
+(``2.14.0`` → ``v2.14.0``), a branch, or a sha (also inside ``2.14.0+g1a2b3c4`` or
+``v2.14.0-3-g1a2b3c4``); ``good_rev``/``bad_rev`` take the same forms; ``deployed_at``
+takes the commit that was newest at that time. Without a previous good rev, the release
+tag before the bad one is taken as the last good deploy; without any deploy fact, the
 commits of the ``WINDOW_DAYS`` before the onset stand in for the range.
 """
 
@@ -86,9 +86,11 @@ def _try_resolve(git: GitRepo, rev: str) -> str | None:
         return None
 
 
-def resolve_version(git: GitRepo, version: str) -> str:
+def resolve_version(git: GitRepo, version: str, name: str = "deploy_version") -> str:
     """The commit of a deployed version: a tag (with or without 'v'), a ref, or a sha inside it."""
     text = version.strip()
+    if text.startswith("-"):
+        validate_rev(text)  # refuses with the usual message
     candidates = [f"refs/tags/{text}", f"refs/tags/v{text}", text]
     match = _DESCRIBE_SHA.search(text.lower())
     if match:
@@ -100,7 +102,7 @@ def resolve_version(git: GitRepo, version: str) -> str:
         if sha:
             return sha
     raise ToolError(
-        f"deploy_version '{clip_text(text)}' matches no tag, branch or commit of this repository; "
+        f"{name} '{clip_text(text)}' matches no tag, branch or commit of this repository; "
         "give the release tag or the commit sha the deploy logged"
     )
 
@@ -119,7 +121,7 @@ def _previous_tag(git: GitRepo, sha: str) -> str | None:
 
 def _bad_rev(git: GitRepo, facts: DeployFacts) -> tuple[str, str]:
     if facts.bad_rev:
-        return git.resolve_rev(validate_rev(facts.bad_rev)), f"bad_rev {clip_text(facts.bad_rev)}"
+        return resolve_version(git, facts.bad_rev, "bad_rev"), f"bad_rev {clip_text(facts.bad_rev)}"
     if facts.deploy_version:
         return resolve_version(git, facts.deploy_version), f"deploy_version {clip_text(facts.deploy_version)}"
     if facts.deployed_at:
@@ -135,7 +137,7 @@ def resolve_range(git: GitRepo, facts: DeployFacts) -> DeployRange:
     notes = [f"running code: {bad[:7]} ({bad_label})"]
     good = None
     if facts.good_rev:
-        good = git.resolve_rev(validate_rev(facts.good_rev))
+        good = resolve_version(git, facts.good_rev, "good_rev")
         notes.append(f"last good: {good[:7]} (good_rev {clip_text(facts.good_rev)})")
     elif facts.any_deploy:
         good = _previous_tag(git, bad)
