@@ -50,10 +50,12 @@ class SuspectCommitsArgs(BaseModel):
     )
     good_rev: str | None = Field(
         default=None,
-        description="The last deployed revision that worked (tag, branch or sha); with bad_rev or "
+        description="The last deployed revision that worked (version, tag, branch or sha); with bad_rev or "
         "deploy_version, the commits between them are the suspects first.",
     )
-    bad_rev: str | None = Field(default=None, description="The deployed revision that fails (tag, branch or sha).")
+    bad_rev: str | None = Field(
+        default=None, description="The deployed revision that fails (version, tag, branch or sha)."
+    )
     deploy_version: str | None = Field(
         default=None,
         description="The version the failing deploy logged at start-up: a release tag ('2.14.0' or 'v2.14.0'), "
