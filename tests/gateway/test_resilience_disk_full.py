@@ -82,14 +82,16 @@ def start_gateway(tmp_path: Path, disk: SmallDisk, scripted: ScriptedServer, roo
     ).start()
 
 
-def task(gw: Gateway, task_id: str) -> dict:
+def task(gw: Gateway, task_id: str) -> dict[str, Any]:
     with gw.client() as c:
-        return c.get(f"/v1/tasks/{task_id}").json()
+        record: dict[str, Any] = c.get(f"/v1/tasks/{task_id}").json()
+    return record
 
 
-def events(gw: Gateway, task_id: str) -> list[dict]:
+def events(gw: Gateway, task_id: str) -> list[dict[str, Any]]:
     with gw.client() as c:
-        return c.get(f"/v1/tasks/{task_id}/events", params={"limit": 1000}).json()["data"]
+        page: dict[str, Any] = c.get(f"/v1/tasks/{task_id}/events", params={"limit": 1000}).json()
+    return list(page["data"])
 
 
 def ready(gw: Gateway) -> int:
@@ -103,7 +105,7 @@ class Watcher(threading.Thread):
     def __init__(self, gw: Gateway, task_id: str) -> None:
         super().__init__(daemon=True)
         self.url = f"{gw.ws_url}/v1/tasks/{task_id}/events?after=0"
-        self.frames: list[dict] = []
+        self.frames: list[dict[str, Any]] = []
         self.close_code: int | None = None
 
     def run(self) -> None:
@@ -117,7 +119,8 @@ class Watcher(threading.Thread):
 
 
 def running_with_steps(gw: Gateway, task_id: str, steps: int = 1) -> bool:
-    return sum(e["type"] == "step.started" for e in events(gw, task_id)) >= steps
+    started: int = sum(e["type"] == "step.started" for e in events(gw, task_id))
+    return started >= steps
 
 
 def submit(gw: Gateway, topic: str) -> httpx.Response:
@@ -131,14 +134,14 @@ def assert_store_unavailable(response: httpx.Response) -> None:
     assert int(response.headers["Retry-After"]) > 0
 
 
-def assert_gap_free(log: list[dict]) -> None:
+def assert_gap_free(log: list[dict[str, Any]]) -> None:
     assert [e["seq"] for e in log] == list(range(1, len(log) + 1))
     assert [e["type"] for e in log].count("task.started") == 1
     assert log[-1]["type"] in {f"task.{s}" for s in TERMINAL}
 
 
 def test_an_outage_longer_than_the_write_budget_fails_running_tasks_with_a_reason(
-    tmp_path: Path, incident: dict, small_disk: SmallDisk, scripted: ScriptedServer
+    tmp_path: Path, incident: dict[str, Any], small_disk: SmallDisk, scripted: ScriptedServer
 ) -> None:
     gw = start_gateway(tmp_path, small_disk, scripted, incident["root"], store_write_timeout_s=1.0)
     try:
@@ -189,7 +192,7 @@ def test_an_outage_longer_than_the_write_budget_fails_running_tasks_with_a_reaso
 
 
 def test_an_outage_within_the_write_budget_loses_nothing(
-    tmp_path: Path, incident: dict, small_disk: SmallDisk, scripted: ScriptedServer
+    tmp_path: Path, incident: dict[str, Any], small_disk: SmallDisk, scripted: ScriptedServer
 ) -> None:
     gw = start_gateway(tmp_path, small_disk, scripted, incident["root"], store_write_timeout_s=120)
     try:
@@ -228,7 +231,7 @@ def test_an_outage_within_the_write_budget_loses_nothing(
 
 
 def test_a_stop_during_an_outage_leaves_tasks_to_the_next_start(
-    tmp_path: Path, incident: dict, small_disk: SmallDisk, scripted: ScriptedServer
+    tmp_path: Path, incident: dict[str, Any], small_disk: SmallDisk, scripted: ScriptedServer
 ) -> None:
     gw = start_gateway(tmp_path, small_disk, scripted, incident["root"], store_write_timeout_s=120)
     try:

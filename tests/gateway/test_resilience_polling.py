@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -75,14 +76,16 @@ def scripted() -> Iterator[ScriptedServer]:
         yield server
 
 
-def task(gw: Gateway, task_id: str) -> dict:
+def task(gw: Gateway, task_id: str) -> dict[str, Any]:
     with gw.client() as c:
-        return c.get(f"/v1/tasks/{task_id}").json()
+        record: dict[str, Any] = c.get(f"/v1/tasks/{task_id}").json()
+    return record
 
 
-def events(gw: Gateway, task_id: str) -> list[dict]:
+def events(gw: Gateway, task_id: str) -> list[dict[str, Any]]:
     with gw.client() as c:
-        return c.get(f"/v1/tasks/{task_id}/events", params={"limit": 1000}).json()["data"]
+        page: dict[str, Any] = c.get(f"/v1/tasks/{task_id}/events", params={"limit": 1000}).json()
+    return list(page["data"])
 
 
 def ready(gw: Gateway) -> int:
@@ -94,12 +97,12 @@ def step_started(gw: Gateway, task_id: str) -> bool:
     return any(e["type"] == "step.started" for e in events(gw, task_id))
 
 
-def ended(gw: Gateway, task_id: str) -> dict | None:
+def ended(gw: Gateway, task_id: str) -> dict[str, Any] | None:
     record = task(gw, task_id)
     return record if record["status"] in TERMINAL else None
 
 
-def watch(gw: Gateway, task_id: str, frames: list[dict]) -> threading.Thread:
+def watch(gw: Gateway, task_id: str, frames: list[dict[str, Any]]) -> threading.Thread:
     def run() -> None:
         with connect(f"{gw.ws_url}/v1/tasks/{task_id}/events?after=0", open_timeout=10) as ws:
             try:
@@ -114,7 +117,7 @@ def watch(gw: Gateway, task_id: str, frames: list[dict]) -> threading.Thread:
 
 
 def test_work_queued_or_cancelled_elsewhere_after_an_outage_still_lands(
-    tmp_path: Path, incident: dict, pg_url: str, scripted: ScriptedServer
+    tmp_path: Path, incident: dict[str, Any], pg_url: str, scripted: ScriptedServer
 ) -> None:
     asyncio.run(reset(pg_url))
     configs = write_configs(tmp_path / "configs", scripted_base_url=scripted.base_url, slow_steps=8)
@@ -133,7 +136,7 @@ def test_work_queued_or_cancelled_elsewhere_after_an_outage_still_lands(
             version = c.get("/v1/configs/status").json()["active_version"]
             first = c.post("/v1/tasks", json={"crew": "slow", "inputs": {"topic": "outage"}}).json()["id"]
         wait_for(lambda: step_started(gw, first), timeout=60)
-        frames: list[dict] = []
+        frames: list[dict[str, Any]] = []
         watcher = watch(gw, first, frames)
         wait_for(lambda: frames, timeout=30)
 
@@ -187,7 +190,7 @@ def test_work_queued_or_cancelled_elsewhere_after_an_outage_still_lands(
 
 
 async def test_a_task_whose_claim_failed_runs_when_the_database_is_back(
-    tmp_path: Path, incident: dict, pg_url: str
+    tmp_path: Path, incident: dict[str, Any], pg_url: str
 ) -> None:
     store = await empty_store(pg_url)
     settings = Settings(
