@@ -22,6 +22,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from gateway.store import StoreUnavailable, open_store
 from tests.support.gateway import Gateway, wait_for, write_configs
 from tests.support.llm_server import ScriptedModel, ScriptedServer, text
 
@@ -256,3 +257,23 @@ def test_a_stop_during_an_outage_leaves_tasks_to_the_next_start(
         assert log[-1]["data"]["code"] == "interrupted"
     finally:
         gw.stop()
+
+
+async def test_readiness_clears_itself_when_space_returns_with_no_other_write(small_disk: SmallDisk) -> None:
+    store = open_store(f"sqlite+aiosqlite:///{small_disk.path / 'store.db'}")
+    await store.migrate()
+    try:
+        await store.check_writable()  # nothing failed: no probe
+        small_disk.fill()
+        with pytest.raises(StoreUnavailable, match="disk is full"):
+            await store.create_task("triage", {}, "v1")
+        with pytest.raises(StoreUnavailable):
+            await store.check_writable()  # the probe write fails on the full disk too
+        assert await store.list_tasks() == []  # reads still work, and nothing was half-written
+        small_disk.free()
+        await store.check_writable()  # the probe alone makes it ready again
+        assert store.write_failure is None
+        record, created = await store.create_task("triage", {}, "v1")
+        assert created and [e.seq for e in await store.events_for_task(record.id)] == [1]
+    finally:
+        await store.close()
