@@ -145,6 +145,11 @@ def test_work_queued_or_cancelled_elsewhere_after_an_outage_still_lands(
             wait_for(lambda: ready(gw) == 503, timeout=30)
             # several poll intervals of failing reads: every poll of the runner has met the outage
             wait_for(lambda: gw.logs().count("polling the event log failed") >= 5, timeout=30)
+            with gw.client() as c:
+                refused = c.post("/v1/tasks", json={"crew": "slow", "inputs": {"topic": "during"}})
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"]["code"] == "store_unavailable"
+            assert int(refused.headers["Retry-After"]) > 0
         finally:
             asyncio.run(outage.end())
         wait_for(lambda: ready(gw) == 200, timeout=30)
