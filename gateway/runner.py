@@ -31,7 +31,7 @@ from agents.catalog import Catalog
 from agents.events import TERMINAL_TYPES, EventDraft, EventType
 from agents.run import RunCancelled
 from gateway.configs import ConfigManager
-from gateway.eventlog import EventLog
+from gateway.eventlog import EventLog, backoff
 from gateway.execution import TaskOutcome, execute_task
 from gateway.settings import Settings, process_env
 from gateway.store import EventInput, Store, StoreUnavailable, TaskRecord, TaskStatus
@@ -192,13 +192,27 @@ class Runner:
             self._known.discard(task_id)
             structlog.contextvars.unbind_contextvars("task_id")
 
+    async def _catalog(self, record: TaskRecord) -> Catalog | None:
+        """The task's config snapshot; None when it cannot be had (the task is ended, or
+        left running for the next start's recovery if the store is down at shutdown)."""
+        delays = backoff()
+        while True:
+            try:
+                return await self.configs.catalog_for(record.config_version)
+            except StoreUnavailable as exc:  # a passing outage is no reason to fail the task
+                if self._shutting_down:
+                    log.warning("task left running: its config could not be read while stopping", error=str(exc))
+                    return None
+                await asyncio.sleep(next(delays))
+            except Exception as e:
+                message = f"config version {record.config_version} cannot be loaded: {e}"
+                event = EventInput("task.failed", data={"code": "config_unavailable", "error": message})
+                await self._finish(record.id, TaskStatus.failed, event, error_code="config_unavailable", error=message)
+                return None
+
     async def _execute(self, record: TaskRecord) -> None:
-        try:
-            catalog = await self.configs.catalog_for(record.config_version)
-        except Exception as e:
-            message = f"config version {record.config_version} cannot be loaded: {e}"
-            event = EventInput("task.failed", data={"code": "config_unavailable", "error": message})
-            await self._finish(record.id, TaskStatus.failed, event, error_code="config_unavailable", error=message)
+        catalog = await self._catalog(record)
+        if catalog is None:
             return
         run = _Run(record.id, record.last_seq)
         if record.cancel_requested:
