@@ -3,18 +3,40 @@
 Everything that appends events goes through here, so the in-process tail, the
 watched heads and the watchers' wake-up can never be skipped by one writer and not
 another.
+
+A runner writes through ``append_retrying`` and ``finish_retrying``: while the store
+cannot take writes (disk full, database restarting) they retry with backoff, so a
+short outage only pauses a task, and a task's terminal event is never given up on
+while the runner lives. Nothing is added to the path of a write that succeeds.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any
 
-from gateway.notify import LogHeads
-from gateway.store import EventInput, Store, StoredEvent, TaskRecord, TaskStatus
+import structlog
 
-__all__ = ["EventLog", "EventTail"]
+from gateway.notify import LogHeads
+from gateway.store import EventInput, Store, StoredEvent, StoreUnavailable, TaskRecord, TaskStatus
+
+__all__ = ["EventLog", "EventTail", "backoff"]
+
+log = structlog.get_logger("crewgate.eventlog")
+RETRY_FIRST_S = 0.05
+RETRY_MAX_S = 1.0
+
+
+def backoff(first: float = RETRY_FIRST_S, most: float = RETRY_MAX_S) -> Iterator[float]:
+    """Delays between retries: doubling from ``first``, then ``most`` for ever."""
+    delay = first
+    while True:
+        yield delay
+        delay = min(delay * 2, most)
 
 
 class EventTail:
@@ -93,6 +115,73 @@ class EventLog:
         stored = await self.store.finish_task(task_id, status, event, **fields)  # type: ignore[arg-type]
         self._written([stored] if stored is not None else [])
         return stored
+
+    async def append_retrying(
+        self,
+        task_id: str,
+        events: list[EventInput],
+        *,
+        after_seq: int,
+        budget_s: float,
+        stopping: Callable[[], bool],
+    ) -> list[StoredEvent]:
+        """``append``, retried with backoff while the store is unavailable, for up to
+        ``budget_s`` (or until ``stopping()``); then the last ``StoreUnavailable`` is raised.
+
+        For a task's only writer, whose last durable seq is ``after_seq``: an attempt whose
+        commit went through although its answer was lost is found, not written twice.
+        """
+        deadline = time.monotonic() + budget_s
+        delays = backoff()
+        try:
+            return await self.append(task_id, events)
+        except StoreUnavailable as exc:
+            error = exc
+        log.warning("the store did not take a task's events; retrying", task_id=task_id, error=str(error))
+        attempts = 1
+        while True:
+            delay = next(delays)
+            if stopping() or time.monotonic() + delay > deadline:
+                raise error
+            await asyncio.sleep(delay)
+            attempts += 1
+            try:
+                stored = await self._append_again(task_id, events, after_seq)
+            except StoreUnavailable as exc:
+                error = exc
+                continue
+            log.info("the store took a task's events again", task_id=task_id, attempts=attempts)
+            return stored
+
+    async def _append_again(self, task_id: str, events: list[EventInput], after_seq: int) -> list[StoredEvent]:
+        landed = await self.store.events_for_task(task_id, after_seq, len(events))
+        if landed and [e.type for e in landed] == [e.type for e in events]:
+            self._written(landed)  # an earlier attempt committed; only its answer was lost
+            return landed
+        return await self.append(task_id, events)
+
+    async def finish_retrying(
+        self, task_id: str, status: TaskStatus, event: EventInput, *, stopping: Callable[[], bool], **fields: object
+    ) -> StoredEvent | None:
+        """``finish``, retried with backoff for as long as the store is unavailable, unless
+        ``stopping()``: the terminal event (and with it the status) must reach the log, or
+        the task's watchers wait for ever."""
+        delays = backoff()
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                stored = await self.finish(task_id, status, event, **fields)
+            except StoreUnavailable as exc:
+                if stopping():
+                    raise
+                if attempts == 1:
+                    log.warning("the store did not take a task's end; retrying", task_id=task_id, error=str(exc))
+                await asyncio.sleep(next(delays))
+                continue
+            if attempts > 1:
+                log.info("the store took a task's end", task_id=task_id, attempts=attempts)
+            return stored
 
     async def create_task(
         self, crew: str, inputs: dict[str, Any], config_version: str, **options: Any

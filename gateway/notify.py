@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import structlog
 
 from agents.events import TERMINAL_TYPES
-from gateway.store import TERMINAL_STATUSES, Store, StoredEvent, TaskStatus
+from gateway.store import TERMINAL_STATUSES, Store, StoredEvent, StoreUnavailable, TaskStatus
 
 __all__ = ["Head", "LogHeads", "Notifier"]
 
@@ -160,5 +160,7 @@ class LogHeads:
                 continue
             try:
                 await self.poll()
+            except StoreUnavailable as exc:  # an outage: one line per poll, no traceback
+                log.warning("polling the event log failed", error=str(exc))
             except Exception:
                 log.exception("polling the event log failed")

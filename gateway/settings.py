@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     poll_interval_s: float = Field(
         default=1.0, gt=0, description="how often watchers and runners look for work written elsewhere"
     )
+    store_write_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="how long a running task retries writing its events while the store cannot take them; "
+        "then it stops and ends failed (code store_unavailable) once the store takes writes again",
+    )
 
     @field_validator("allowed_roots")
     @classmethod

@@ -16,6 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gateway.store import StoreUnavailable
+
 __all__ = ["ApiError", "error_body", "install_error_handlers"]
 
 log = structlog.get_logger("crewgate.api")
@@ -34,6 +36,7 @@ _CODES = {
     429: "too_many_requests",
     503: "unavailable",
 }
+STORE_RETRY_AFTER_S = 5  # a store outage's Retry-After: long enough for a database restart's first retry
 
 
 class ApiError(Exception):
@@ -61,6 +64,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_unavailable(_request: Request, exc: StoreUnavailable) -> JSONResponse:
+        # The store's write (or read) failed for want of the database: nothing was changed.
+        log.warning("request refused: the store is unavailable", error=str(exc))
+        return JSONResponse(
+            error_body("store_unavailable", "the task store is unavailable; nothing was changed, try again later"),
+            status_code=503,
+            headers={"Retry-After": str(STORE_RETRY_AFTER_S)},
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -14,6 +14,7 @@ from ._types import (
     IdempotencyConflict,
     Store,
     StoredEvent,
+    StoreUnavailable,
     TaskRecord,
     TaskStatus,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "SqlStore",
     "Store",
     "StoredEvent",
+    "StoreUnavailable",
     "TaskRecord",
     "TaskStatus",
     "open_store",

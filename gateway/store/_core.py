@@ -9,12 +9,13 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ._engine import make_engine
-from ._types import TERMINAL_STATUSES, EventInput, StoredEvent, TaskRecord, TaskStatus
+from ._types import TERMINAL_STATUSES, EventInput, StoredEvent, StoreUnavailable, TaskRecord, TaskStatus
 from .models import ConfigVersion, Event, Task
 
 T = Task.__table__
@@ -36,6 +37,37 @@ EVENT_COLS = tuple(E.c[name] for name in EVENT_FIELDS)
 
 INSERT_EVENT = insert(E)
 INSERT_EVENTS = insert(E).returning(E.c.id, E.c.task_id, E.c.seq, sort_by_parameter_order=True)
+
+
+# What the database (or the way to it) failing looks like, as opposed to a bad statement.
+# SQLite reports disk full, I/O errors and "database is locked" as OperationalError; the
+# drivers raise OSError (refused, reset) and their own errors while connecting.
+UNAVAILABLE_ERRORS = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    sa_exc.DisconnectionError,
+    OSError,  # includes ConnectionError and TimeoutError
+)
+MAX_REASON = 300
+
+
+def unavailable(error: BaseException) -> bool:
+    """True when ``error`` says the database cannot be reached or written right now."""
+    if isinstance(error, (StoreUnavailable, *UNAVAILABLE_ERRORS)):
+        return True
+    # No statement: it came from connecting, committing or rolling back (asyncpg's "not
+    # accepting connections", say), not from anything the store asked for.
+    return isinstance(error, sa_exc.DBAPIError) and (error.connection_invalidated or error.statement is None)
+
+
+def reason(error: BaseException) -> str:
+    """A short, single-line account of a database failure, without SQL or parameters."""
+    if isinstance(error, StoreUnavailable):
+        return str(error)
+    inner = error.orig if isinstance(error, sa_exc.DBAPIError) and error.orig is not None else error
+    text_ = " ".join(str(inner).split()) or type(inner).__name__
+    return f"{type(inner).__name__}: {text_}"[:MAX_REASON]
 
 
 def utcnow() -> datetime:
@@ -79,6 +111,7 @@ class StoreCore:
         # PostgreSQL reads skip BEGIN/COMMIT; SQLite reads are outside transactions anyway.
         self._reader = self._engine if self._sqlite else self._engine.execution_options(isolation_level="AUTOCOMMIT")
         self._write_lock = asyncio.Lock()
+        self.write_failure: str | None = None  # why the last write failed, until one succeeds
 
     @property
     def engine(self) -> AsyncEngine:
@@ -90,7 +123,34 @@ class StoreCore:
         return self._engine.dialect.name
 
     @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads; the database failing surfaces as ``StoreUnavailable``."""
+        try:
+            async with self._reader.connect() as conn:
+                yield conn
+        except Exception as exc:
+            if unavailable(exc) and not isinstance(exc, StoreUnavailable):
+                raise StoreUnavailable(f"the store cannot be read: {reason(exc)}") from exc
+            raise
+
+    @asynccontextmanager
     async def _write(self, *, events: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A write transaction; the database failing surfaces as ``StoreUnavailable`` and is
+        remembered in ``write_failure`` until a write commits (readiness reads it)."""
+        try:
+            async with self._transaction(events=events) as conn:
+                yield conn
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            self.write_failure = reason(exc)
+            if isinstance(exc, StoreUnavailable):
+                raise
+            raise StoreUnavailable(f"the store cannot take writes: {self.write_failure}") from exc
+        self.write_failure = None
+
+    @asynccontextmanager
+    async def _transaction(self, *, events: bool = False) -> AsyncIterator[AsyncConnection]:
         """A write transaction. ``events``: it inserts events, so it must commit in id order.
 
         SQLite: one writer at a time anyway (BEGIN IMMEDIATE); the lock makes this process's

@@ -139,7 +139,7 @@ class EventLog(StoreCore):
             .order_by(E.c.seq)
             .limit(max(limit, 0))
         )
-        async with self._reader.connect() as conn:
+        async with self._read() as conn:
             return [stored_event(row) for row in await conn.execute(stmt)]
 
     async def events_after(
@@ -157,16 +157,16 @@ class EventLog(StoreCore):
         if types:
             stmt = stmt.where(E.c.type.in_(types))
         stmt = stmt.order_by(E.c.id).limit(max(limit, 0))
-        async with self._reader.connect() as conn:
+        async with self._read() as conn:
             return [stored_event(row) for row in await conn.execute(stmt)]
 
     async def task_heads(self, task_ids: list[str]) -> dict[str, tuple[int, TaskStatus]]:
         if not task_ids:
             return {}
-        async with self._reader.connect() as conn:
+        async with self._read() as conn:
             rows = await conn.execute(HEADS, {"p_ids": list(task_ids)})
             return {row.id: (row.last_seq, TaskStatus(row.status)) for row in rows}
 
     async def last_event_id(self) -> int:
-        async with self._reader.connect() as conn:
+        async with self._read() as conn:
             return (await conn.execute(select(func.coalesce(func.max(E.c.id), 0)))).scalar_one()

@@ -17,6 +17,7 @@ __all__ = [
     "EventInput",
     "IdempotencyConflict",
     "Store",
+    "StoreUnavailable",
     "StoredEvent",
     "TaskRecord",
     "TaskStatus",
@@ -42,6 +43,13 @@ class IdempotencyConflict(Exception):
         self.key = key
         self.task_id = task_id
         super().__init__(f"Idempotency-Key '{key}' was already used for task {task_id} with a different request")
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached, or cannot take a write (disk full, read-only, connection
+    lost): a condition that passes. Nothing was changed by the call that raised it, unless the
+    database lost its answer to a commit (then the change is there; a writer that knows what
+    it wrote can look)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,12 @@ class Store(Protocol):
 
     async def ping(self) -> None:
         """Raise if the database does not answer."""
+
+    async def check_writable(self) -> None:
+        """Raise ``StoreUnavailable`` if the database cannot take writes: when the last write
+        failed for want of the database, a small write is tried (and its success clears
+        that); otherwise nothing is sent. Every method raises ``StoreUnavailable`` when the
+        database cannot be reached or written."""
 
     async def close(self) -> None: ...
 

@@ -41,6 +41,9 @@ from ._types import TERMINAL_STATUSES, EventInput, IdempotencyConflict, StoredEv
 
 __all__ = ["SqlStore"]
 
+PROBE_PREFIX = "write-probe-"  # config_versions rows that never commit (see check_writable)
+PROBE_DELETE = text("DELETE FROM config_versions WHERE version = :version")
+
 
 class SqlStore(EventLog):
     """One store for both databases; the URL chooses. Create with ``open_store(url)``."""
@@ -75,8 +78,19 @@ class SqlStore(EventLog):
         raise RuntimeError(f"SQLite would not switch {self._engine.url.database} to WAL")
 
     async def ping(self) -> None:
-        async with self._reader.connect() as conn:
+        async with self._read() as conn:
             await conn.execute(text("SELECT 1"))
+
+    async def check_writable(self) -> None:
+        if self.write_failure is None:
+            return  # the last write committed: nothing to send
+        # A real write that leaves nothing behind: a row inserted and deleted in one
+        # transaction still has its pages written at commit, so a full disk or a
+        # read-only database fails it. Only after a failure, so readiness stays cheap.
+        probe = f"{PROBE_PREFIX}{uuid.uuid4().hex}"
+        async with self._write() as conn:
+            await conn.execute(self._dialect_insert(C).values(version=probe, files={}, created_at=utcnow()))
+            await conn.execute(PROBE_DELETE, {"version": probe})
 
     async def close(self) -> None:
         await self._engine.dispose()
@@ -92,7 +106,7 @@ class SqlStore(EventLog):
             await conn.execute(stmt.on_conflict_do_nothing(index_elements=[C.c.version]))
 
     async def load_config(self, version: str) -> dict[str, str] | None:
-        async with self._reader.connect() as conn:
+        async with self._read() as conn:
             return (await conn.execute(select(C.c.files).where(C.c.version == version))).scalar()
 
     # tasks
@@ -167,7 +181,7 @@ class SqlStore(EventLog):
         return TaskRecord(num=num, **{**values, "status": TaskStatus.queued})
 
     async def get_task(self, task_id: str) -> TaskRecord | None:
-        async with self._reader.connect() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(select(*TASK_COLS).where(T.c.id == task_id))).first()
         return task_record(row) if row is not None else None
 
@@ -187,12 +201,12 @@ class SqlStore(EventLog):
         if before_num is not None:
             stmt = stmt.where(T.c.num < before_num)
         stmt = stmt.order_by(T.c.num.desc()).limit(max(limit, 0))
-        async with self._reader.connect() as conn:
+        async with self._read() as conn:
             return [task_record(row) for row in await conn.execute(stmt)]
 
     async def tasks_with_status(self, status: TaskStatus) -> list[TaskRecord]:
         stmt = select(*TASK_COLS).where(T.c.status == TaskStatus(status).value).order_by(T.c.num)
-        async with self._reader.connect() as conn:
+        async with self._read() as conn:
             return [task_record(row) for row in await conn.execute(stmt)]
 
     async def claim_task(self, task_id: str) -> TaskRecord | None:

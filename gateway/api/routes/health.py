@@ -17,13 +17,22 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "store unreachable or no config loaded"}})
+@router.get("/readyz", responses={503: {"description": "store unreachable or not writable, or no config loaded"}})
 async def readyz(store: StoreDep, configs: ConfigsDep) -> JSONResponse:
-    """Ready only when the store answers and a config is loaded."""
+    """Ready only when the store answers and takes writes, and a config is loaded.
+
+    Writability costs nothing while writes succeed: after a failed write the store
+    tries a small write here, and the first write that commits makes it ready again.
+    """
     try:
         await store.ping()
     except Exception:
         return JSONResponse(error_body("not_ready", "the store does not answer"), status_code=503)
+    try:
+        await store.check_writable()
+    except Exception as exc:
+        details = {"reason": "store_unavailable", "error": str(exc)[:300]}
+        return JSONResponse(error_body("not_ready", "the store cannot take writes", details), status_code=503)
     if configs.active is None:
         return JSONResponse(error_body("not_ready", "no config is loaded"), status_code=503)
     return JSONResponse({"status": "ready", "config_version": configs.active.version})
