@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
 
@@ -18,7 +18,11 @@ from gateway.store import IdempotencyConflict, TaskRecord, TaskStatus
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
-_ERRORS = {404: {"description": "unknown task or crew"}, 422: {"description": "invalid request or inputs"}}
+IDEMPOTENCY_KEY = r"^[!-~](?:[ -~]*[!-~])?$"  # printable ASCII, no blank ends
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "unknown task or crew"},
+    422: {"description": "invalid request or inputs"},
+}
 
 
 def _accepted(record: TaskRecord, response: Response) -> TaskAccepted:
@@ -48,7 +52,16 @@ async def submit_task(
     runner: RunnerDep,
     catalog: ActiveCatalogDep,
     settings: SettingsDep,
-    idempotency_key: Annotated[str | None, Header(max_length=200, description="replays return the same task")] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=200,
+            pattern=IDEMPOTENCY_KEY,
+            description="a request sent again with the same key returns the same task",
+            examples=["3d9e2c1a-deploy-1234"],
+        ),
+    ] = None,
 ) -> TaskAccepted:
     """Queue a crew run. Inputs are checked against the crew's declaration first."""
     try:
