@@ -2,12 +2,14 @@
 
 from fastapi import APIRouter, Depends
 
+from gateway.api.boundary import refuse_unstorable_text
 from gateway.api.deps import require_token
 from gateway.api.routes import configs, crews, events, health, tasks
 
 api_router = APIRouter()
 api_router.include_router(health.router)
-protected = [Depends(require_token)]
+# the token first: a caller without one learns nothing about its request
+protected = [Depends(require_token), Depends(refuse_unstorable_text)]
 api_router.include_router(tasks.router, dependencies=protected)
 api_router.include_router(crews.router, dependencies=protected)
 api_router.include_router(configs.router, dependencies=protected)
