@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from gateway.api.deps import Services
 from gateway.api.errors import error_body, install_error_handlers
 from gateway.api.main import api_router
+from gateway.api.openapi import install_openapi
 from gateway.configs import ConfigManager
 from gateway.eventlog import EventLog
 from gateway.runner import Runner
 from gateway.settings import Settings, get_settings
 from gateway.store import open_store
 
-__all__ = ["create_app"]
+__all__ = ["BoundedWebSocketProtocol", "RedactSecrets", "create_app"]
 
 log = structlog.get_logger("crewgate.app")
 
@@ -68,6 +73,45 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+class RedactSecrets(logging.Filter):
+    """Blanks ``token=`` values in log lines: uvicorn logs each request and WebSocket with
+    its query string, and a WebSocket carries its API key there."""
+
+    _TOKEN = re.compile(r"(?i)([?&;](?:access_)?token=)[^&#\s\"']*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = self._TOKEN.sub(r"\1[redacted]", record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._TOKEN.sub(r"\1[redacted]", a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+    @classmethod
+    def install(cls) -> None:
+        """On the loggers uvicorn writes request lines to (access) and WebSocket lines to (error)."""
+        for name in ("uvicorn.access", "uvicorn.error"):
+            logger = logging.getLogger(name)
+            if not any(isinstance(f, cls) for f in logger.filters):
+                logger.addFilter(cls())
+
+
+class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol, answering handshakes it cannot parse.
+
+    websockets refuses a request line or header over its limits (8 KiB a line, 128
+    headers) and queues a 414/431 answer, but uvicorn never sends it nor closes: each
+    such connection was held open for good. Here the answer is sent and the connection closed.
+    """
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.handshake_exc is not None and not self.handshake_complete:
+            log.info("websocket handshake refused", reason=str(self.conn.handshake_exc)[:200])
+            self.handshake_complete = True
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            self.transport.close()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -101,13 +145,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await runner.stop()
             await store.close()
 
-    app = FastAPI(
+    # /docs and /redoc from assets installed with the package: they work with no network
+    app = FastAPIOffline(
         title="crewgate",
         version="0.1.0",
         summary="Runs CrewAI crews defined in YAML and streams what every agent does.",
         lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": True},
     )
     install_error_handlers(app)
     app.include_router(api_router)
+    install_openapi(app, settings)
+    RedactSecrets.install()
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     return app
