@@ -13,6 +13,7 @@ import structlog
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from gateway.api.deps import Services
@@ -25,7 +26,7 @@ from gateway.runner import Runner
 from gateway.settings import Settings, get_settings
 from gateway.store import open_store
 
-__all__ = ["BoundedWebSocketProtocol", "RedactSecrets", "create_app"]
+__all__ = ["BoundedHttpProtocol", "BoundedWebSocketProtocol", "RedactSecrets", "bounded_http_protocol", "create_app"]
 
 log = structlog.get_logger("crewgate.app")
 
@@ -110,6 +111,73 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
             self.handshake_complete = True
             self.transport.write(b"".join(self.conn.data_to_send()))
             self.transport.close()
+
+
+class _HeadTooLarge(Exception):
+    """Raised in a parser callback: httptools reports it, and uvicorn answers 400 and closes."""
+
+
+class BoundedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP protocol with a bound on each request head: its size and the time it
+    may take to arrive. uvicorn has neither, so a client sending a head slowly, or an
+    endless one, held a connection (and a file descriptor) for as long as it liked; every
+    WebSocket handshake is such a head before it reaches the app and its auth."""
+
+    head_timeout_s: float = 10.0
+    max_head_bytes: int = 65_536
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._head_bytes = 0
+        super().connection_made(transport)
+        self._start_head_timer()
+
+    def _start_head_timer(self) -> None:
+        if self._head_timer is None:
+            self._head_bytes = 0
+            self._head_timer = self.loop.call_later(self.head_timeout_s, self._head_too_slow)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if not self.transport.is_closing():
+            log.info("request head too slow; connection closed", client=self.client, limit_s=self.head_timeout_s)
+            self.transport.close()
+
+    def _count(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > self.max_head_bytes:
+            raise _HeadTooLarge(f"request head is larger than {self.max_head_bytes} bytes")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._start_head_timer()  # a keep-alive connection's next request
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._stop_head_timer()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+
+def bounded_http_protocol(settings: Settings) -> type[BoundedHttpProtocol]:
+    """The HTTP protocol class for uvicorn, with this gateway's limits."""
+    limits = {"head_timeout_s": settings.request_head_timeout_s, "max_head_bytes": settings.max_request_head_bytes}
+    return type("BoundedHttpProtocol", (BoundedHttpProtocol,), limits)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -45,7 +45,9 @@ def open_gw(tmp_path_factory: pytest.TempPathFactory, incident: dict) -> Iterato
 
 @pytest.fixture(scope="module")
 def secured_gw(tmp_path_factory: pytest.TempPathFactory, incident: dict) -> Iterator[Gateway]:
-    gw = _gateway(tmp_path_factory.mktemp("boundary-auth"), incident, run_tasks="false", api_keys=KEYS)
+    gw = _gateway(
+        tmp_path_factory.mktemp("boundary-auth"), incident, run_tasks="false", api_keys=KEYS, request_head_timeout_s=2
+    )
     yield gw
     gw.stop()
 
@@ -287,11 +289,11 @@ def test_edge_values_are_4xx_with_the_error_shape_on_every_store(any_db_gw: Gate
 # 6. handshakes are bounded -------------------------------------------------------------------------------
 
 
-def _raw_handshake(gw: Gateway, target: str) -> bytes:
+def _raw_handshake(gw: Gateway, target: str, extra: str = "", end: str = "\r\n") -> bytes:
     """Send one WebSocket upgrade request and read until the server answers and closes, or a deadline."""
     request = (
         f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{gw.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}{end}"
     )
     received = b""
     with socket.create_connection(("127.0.0.1", gw.port), timeout=1) as sock:
@@ -305,7 +307,7 @@ def _raw_handshake(gw: Gateway, target: str) -> bytes:
             if not chunk:
                 return received  # closed by the server
             received += chunk
-            if received.startswith(b"HTTP/1.1 4") and b"\r\n\r\n" in received:
+            if received.startswith((b"HTTP/1.1 4", b"HTTP/1.1 5")) and b"\r\n\r\n" in received:
                 return received
     raise AssertionError(f"the server neither answered nor closed: {received[:200]!r}")
 
@@ -316,6 +318,14 @@ def test_an_oversized_websocket_handshake_is_answered_and_closed(secured_gw: Gat
     assert answer == b"" or answer.startswith(b"HTTP/1.1 4"), answer[:200]
     with connect(f"{secured_gw.ws_url}{path}?token=alpha-key&after=0", open_timeout=10):
         pass  # a handshake of ordinary size still works
+
+
+def test_an_endless_or_stalled_request_head_is_answered_or_closed(secured_gw: Gateway) -> None:
+    huge = "".join(f"X-Pad-{i}: {'p' * 4000}\r\n" for i in range(100))  # 400 KB of headers, each line allowed
+    answer = _raw_handshake(secured_gw, "/v1/events?token=alpha-key", extra=huge)
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 4"), answer[:200]
+    stalled = _raw_handshake(secured_gw, "/v1/events?token=alpha-key", end="")  # the blank line never comes
+    assert stalled == b""  # closed by the server: the head did not arrive in time
 
 
 # 7. secrets stay out of the logs --------------------------------------------------------------------------
