@@ -14,12 +14,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi import Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from starlette.requests import HTTPConnection
 
 from gateway.eventlog import UNSTORABLE
 
-__all__ = ["refuse_unstorable_text", "text_problem", "unstorable_fields"]
+__all__ = ["refuse_unstorable_text", "text_problem", "unknown_query_parameters", "unstorable_fields"]
 
 Loc = tuple[str | int, ...]
 
@@ -66,6 +68,28 @@ def unstorable_fields(conn: HTTPConnection) -> list[tuple[Loc, str]]:
     return found
 
 
+_known_query: dict[int, frozenset[str]] = {}
+
+
+def _query_names(dependant: Dependant) -> frozenset[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return frozenset(names)
+
+
+def unknown_query_parameters(request: Request) -> list[tuple[Loc, str]]:
+    """Query parameters the route does not declare: refused, so a misspelt filter
+    (``?stauts=failed``) is an error rather than silently a list of everything."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return []
+    known = _known_query.get(id(route))
+    if known is None:
+        known = _known_query[id(route)] = _query_names(route.dependant)
+    return [(("query", name), "unknown parameter") for name in request.query_params if name not in known]
+
+
 def _json_body(request: Request, body: bytes) -> Any:
     content_type = request.headers.get("content-type", "application/json").split(";", 1)[0].strip().lower()
     if not body or not (content_type == "application/json" or content_type.endswith("+json")):
@@ -77,8 +101,9 @@ def _json_body(request: Request, body: bytes) -> Any:
 
 
 async def refuse_unstorable_text(request: Request) -> None:
-    """A dependency: 422 naming every field whose text cannot be stored."""
-    found = unstorable_fields(request)
+    """A dependency: 422 naming every field whose text cannot be stored, and every query
+    parameter the route does not take."""
+    found = unstorable_fields(request) + unknown_query_parameters(request)
     if request.method in ("POST", "PUT", "PATCH"):
         found.extend(_walk(_json_body(request, await request.body()), ("body",)))
     if found:

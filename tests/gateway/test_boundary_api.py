@@ -179,6 +179,14 @@ def test_unencodable_text_is_refused_at_the_boundary_naming_the_field(open_gw: G
         assert c.get("/v1/tasks").status_code == 200  # nothing was stored that breaks reads
 
 
+def test_a_misspelt_query_parameter_is_an_error_not_an_unfiltered_list(open_gw: Gateway) -> None:
+    with open_gw.client() as c:
+        r = c.get("/v1/tasks", params={"stauts": "failed"})
+        assert r.status_code == 422
+        assert r.json()["error"]["details"] == [{"field": "query.stauts", "message": "unknown parameter"}]
+        assert c.get("/v1/tasks", params={"status": "failed", "limit": 5}).status_code == 200
+
+
 def _write_as_worker(db_url: str, task_id: str, *, through_log: bool) -> None:
     """Events whose text holds lone surrogates, as a tool or model may produce them."""
 
