@@ -13,7 +13,7 @@ from gateway.api.deps import ActiveCatalogDep
 from gateway.api.errors import ApiError
 from gateway.api.schemas import AgentPublic, CrewPublic, CrewStep
 
-router = APIRouter(tags=["crews"])
+router = APIRouter(tags=["crews"], responses={503: {"description": "no config is loaded"}})
 
 _JSON_TYPES = {
     InputType.string: {"type": "string"},

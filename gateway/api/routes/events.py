@@ -38,7 +38,7 @@ MAX_ID = 2**63 - 1  # event ids are 64-bit
             "description": "JSON page, or SSE when the client accepts text/event-stream",
         },
         404: {"description": "unknown task"},
-        422: {"description": "an invalid after, limit or Last-Event-ID"},
+        422: {"description": "an invalid after, limit or Last-Event-ID, or an unknown query parameter"},
     },
 )
 async def task_events_http(

@@ -25,6 +25,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+_NOT_READY: dict[int | str, dict[str, Any]] = {503: {"description": "no config is loaded"}}
+
+
 def _accepted(record: TaskRecord, response: Response) -> TaskAccepted:
     response.headers["Location"] = f"/v1/tasks/{record.id}"
     return TaskAccepted(
@@ -43,7 +46,7 @@ async def _get(store: StoreDep, task_id: str) -> TaskRecord:
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TaskAccepted,
-    responses={**_ERRORS, 409: {"description": "Idempotency-Key reused with another body"}},
+    responses={**_ERRORS, 409: {"description": "Idempotency-Key reused with another body"}, **_NOT_READY},
 )
 async def submit_task(
     body: TaskCreate,
@@ -125,7 +128,7 @@ async def cancel_task(task_id: str, store: StoreDep, runner: RunnerDep) -> TaskP
     "/{task_id}/retry",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TaskAccepted,
-    responses={**_ERRORS, 409: {"description": "the task has not ended"}},
+    responses={**_ERRORS, 409: {"description": "the task has not ended"}, **_NOT_READY},
 )
 async def retry_task(
     task_id: str, response: Response, store: StoreDep, log: EventLogDep, runner: RunnerDep, catalog: ActiveCatalogDep
