@@ -21,7 +21,7 @@ from agents.events import TERMINAL_TYPES
 from gateway.eventlog import EventLog
 from gateway.store import StoredEvent
 
-__all__ = ["WatcherState", "firehose_events", "frame", "pump", "task_events"]
+__all__ = ["WatcherState", "close_reason", "firehose_events", "frame", "pump", "task_events"]
 
 logger = structlog.get_logger("crewgate.streaming")
 PAGE = 500
@@ -105,6 +105,13 @@ async def firehose_events(
                 yield event
             # everything committed up to ``known`` was visible to that read
             scanned = cursor if len(batch) >= PAGE else max(known, cursor)
+
+
+def close_reason(text: str) -> str:
+    """``text`` cut to what a close frame may carry (123 bytes of UTF-8): a longer reason
+    makes the close itself fail, and the socket drops without any code."""
+    encoded = text.encode("utf-8", "replace")
+    return encoded[:123].decode("utf-8", "ignore") if len(encoded) > 123 else text
 
 
 def frame(event: StoredEvent) -> str:
@@ -209,4 +216,4 @@ async def _close(websocket: WebSocket, state: WatcherState, cursor_name: str, la
     # the close frame queues behind what the client has not read yet; give a slow
     # client time to reach it before the connection is dropped
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(websocket.close(code=code, reason=reason[:120]), CLOSE_WAIT_S)
+        await asyncio.wait_for(websocket.close(code=code, reason=close_reason(reason)), CLOSE_WAIT_S)

@@ -16,6 +16,8 @@ from fastapi.exceptions import RequestValidationError, WebSocketRequestValidatio
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gateway.streaming import close_reason
+
 __all__ = ["ApiError", "error_body", "install_error_handlers"]
 
 log = structlog.get_logger("crewgate.api")
@@ -73,7 +75,7 @@ def install_error_handlers(app: FastAPI) -> None:
         # accepted first, so the client sees a close code and reason rather than a refused upgrade
         fields = ", ".join(_field(tuple(e.get("loc", ()))) for e in exc.errors())
         await websocket.accept()
-        await websocket.close(code=4400, reason=f"invalid request: {fields}"[:120])
+        await websocket.close(code=4400, reason=close_reason(f"invalid request: {fields}"))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

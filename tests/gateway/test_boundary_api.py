@@ -288,6 +288,8 @@ def test_edge_values_are_4xx_with_the_error_shape_on_every_store(any_db_gw: Gate
             assert 400 <= r.status_code < 500, (r.request.url, r.status_code, r.text)
             assert set(r.json()["error"]) == {"code", "message", "details"}
         assert c.get(f"/v1/tasks/{task_id}/events", params={"after": 2**31 - 1}).json()["data"] == []
+    _, code = _ws_frames(f"{any_db_gw.ws_url}/v1/tasks/{'%C3%A9' * 100}/events", lambda f: True)
+    assert code == 4404  # the reason naming the id is cut to what a close frame carries
     for path in ("/v1/tasks/abc%00def/events", f"/v1/events?after={2**63}", "/v1/events?crew=a%00b"):
         frames, code = _ws_frames(f"{any_db_gw.ws_url}{path}", lambda f: True)
         assert frames == [] and code is not None and code != 1011 and code >= 1000, (path, code)

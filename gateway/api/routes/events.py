@@ -17,7 +17,7 @@ from gateway.api.deps import EventLogDep, SettingsDep, StoreDep, authorized, req
 from gateway.api.errors import ApiError
 from gateway.api.schemas import EventPage
 from gateway.store import StoredEvent
-from gateway.streaming import firehose_events, frame, pump, task_events
+from gateway.streaming import close_reason, firehose_events, frame, pump, task_events
 
 router = APIRouter(tags=["events"])
 
@@ -112,7 +112,7 @@ async def _admitted(websocket: WebSocket, token: str | None) -> bool:
     bad = unstorable_fields(websocket)
     if bad:
         (where, name), problem = bad[0]
-        await websocket.close(code=CLOSE_BAD_REQUEST, reason=f"{where}.{name}: {problem}"[:120])
+        await websocket.close(code=CLOSE_BAD_REQUEST, reason=close_reason(f"{where}.{name}: {problem}"))
         return False
     return True
 
@@ -130,7 +130,7 @@ async def task_events_ws(
     services = websocket_services(websocket)
     after = max(after, 0)
     if await services.store.get_task(task_id) is None:
-        await websocket.close(code=CLOSE_UNKNOWN_TASK, reason=f"no task with id '{task_id}'"[:120])
+        await websocket.close(code=CLOSE_UNKNOWN_TASK, reason=close_reason(f"no task with id '{task_id}'"))
         return
     settings = services.settings
     events = task_events(services.events, task_id, after)
