@@ -145,6 +145,28 @@ def test_every_documented_error_is_the_shape_the_server_sends(open_gw: Gateway, 
     assert seen == {401, 404, 409, 413, 422}
 
 
+def test_documented_success_shapes_and_their_examples_are_real(open_gw: Gateway) -> None:
+    doc = httpx.get(f"{open_gw.url}/openapi.json").json()
+    task_id = _submit(open_gw)
+    with open_gw.client() as c:
+        for path, url in (
+            ("/v1/tasks", "/v1/tasks"),
+            ("/v1/tasks/{task_id}", f"/v1/tasks/{task_id}"),
+            ("/v1/tasks/{task_id}/events", f"/v1/tasks/{task_id}/events"),
+        ):
+            media = doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+            schema = media["schema"]
+            if "$ref" in schema:  # the model's own examples, in its component
+                examples = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]].get("examples", [])
+            else:
+                examples = []
+            assert examples, f"{path} documents no example"
+            validator = Draft202012Validator({**schema, "components": doc["components"]})
+            for example in examples:
+                validator.validate(example)
+            validator.validate(c.get(url).json())
+
+
 def test_openapi_declares_bearer_auth_for_the_protected_routes(open_gw: Gateway, secured_gw: Gateway) -> None:
     for gw, optional in ((open_gw, True), (secured_gw, False)):
         doc = httpx.get(f"{gw.url}/openapi.json").json()
