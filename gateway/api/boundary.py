@@ -68,9 +68,6 @@ def unstorable_fields(conn: HTTPConnection) -> list[tuple[Loc, str]]:
     return found
 
 
-_known_query: dict[int, frozenset[str]] = {}
-
-
 def _query_names(dependant: Dependant) -> frozenset[str]:
     names = {p.alias for p in dependant.query_params}
     for sub in dependant.dependencies:
@@ -84,9 +81,7 @@ def unknown_query_parameters(request: Request) -> list[tuple[Loc, str]]:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return []
-    known = _known_query.get(id(route))
-    if known is None:
-        known = _known_query[id(route)] = _query_names(route.dependant)
+    known = _query_names(route.dependant)  # a walk over a few dependencies: cheaper than a cache
     return [(("query", name), "unknown parameter") for name in request.query_params if name not in known]
 
 
