@@ -4,23 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from gateway.api.deps import Services
 from gateway.api.errors import error_body, install_error_handlers
 from gateway.api.main import api_router
+from gateway.api.openapi import install_openapi
 from gateway.configs import ConfigManager
 from gateway.eventlog import EventLog
 from gateway.runner import Runner
 from gateway.settings import Settings, get_settings
 from gateway.store import open_store
 
-__all__ = ["create_app"]
+__all__ = ["BoundedHttpProtocol", "BoundedWebSocketProtocol", "RedactSecrets", "bounded_http_protocol", "create_app"]
 
 log = structlog.get_logger("crewgate.app")
 
@@ -68,6 +74,112 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+class RedactSecrets(logging.Filter):
+    """Blanks ``token=`` values in log lines: uvicorn logs each request and WebSocket with
+    its query string, and a WebSocket carries its API key there."""
+
+    _TOKEN = re.compile(r"(?i)([?&;](?:access_)?token=)[^&#\s\"']*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = self._TOKEN.sub(r"\1[redacted]", record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._TOKEN.sub(r"\1[redacted]", a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+    @classmethod
+    def install(cls) -> None:
+        """On the loggers uvicorn writes request lines to (access) and WebSocket lines to (error)."""
+        for name in ("uvicorn.access", "uvicorn.error"):
+            logger = logging.getLogger(name)
+            if not any(isinstance(f, cls) for f in logger.filters):
+                logger.addFilter(cls())
+
+
+class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol, answering handshakes it cannot parse.
+
+    websockets refuses a request line or header over its limits (8 KiB a line, 128
+    headers) and queues a 414/431 answer, but uvicorn never sends it nor closes: each
+    such connection was held open for good. Here the answer is sent and the connection closed.
+    """
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.handshake_exc is not None and not self.handshake_complete:
+            log.info("websocket handshake refused", reason=str(self.conn.handshake_exc)[:200])
+            self.handshake_complete = True
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            self.transport.close()
+
+
+class _HeadTooLarge(Exception):
+    """Raised in a parser callback: httptools reports it, and uvicorn answers 400 and closes."""
+
+
+class BoundedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP protocol with a bound on each request head: its size and the time it
+    may take to arrive. uvicorn has neither, so a client sending a head slowly, or an
+    endless one, held a connection (and a file descriptor) for as long as it liked; every
+    WebSocket handshake is such a head before it reaches the app and its auth."""
+
+    head_timeout_s: float = 10.0
+    max_head_bytes: int = 65_536
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._head_bytes = 0
+        super().connection_made(transport)
+        self._start_head_timer()
+
+    def _start_head_timer(self) -> None:
+        if self._head_timer is None:
+            self._head_bytes = 0
+            self._head_timer = self.loop.call_later(self.head_timeout_s, self._head_too_slow)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if not self.transport.is_closing():
+            log.info("request head too slow; connection closed", client=self.client, limit_s=self.head_timeout_s)
+            self.transport.close()
+
+    def _count(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > self.max_head_bytes:
+            raise _HeadTooLarge(f"request head is larger than {self.max_head_bytes} bytes")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._start_head_timer()  # a keep-alive connection's next request
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._stop_head_timer()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+
+def bounded_http_protocol(settings: Settings) -> type[BoundedHttpProtocol]:
+    """The HTTP protocol class for uvicorn, with this gateway's limits."""
+    limits = {"head_timeout_s": settings.request_head_timeout_s, "max_head_bytes": settings.max_request_head_bytes}
+    return type("BoundedHttpProtocol", (BoundedHttpProtocol,), limits)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -101,13 +213,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await runner.stop()
             await store.close()
 
-    app = FastAPI(
+    # /docs and /redoc from assets installed with the package: they work with no network
+    app = FastAPIOffline(
         title="crewgate",
         version="0.1.0",
         summary="Runs CrewAI crews defined in YAML and streams what every agent does.",
         lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": True},
     )
     install_error_handlers(app)
     app.include_router(api_router)
+    install_openapi(app, settings)
+    RedactSecrets.install()
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     return app

@@ -330,7 +330,7 @@ def serve(
     import uvicorn
 
     from agents.errors import ConfigError
-    from gateway.app import create_app
+    from gateway.app import BoundedWebSocketProtocol, bounded_http_protocol, create_app
     from gateway.logs import configure_logging
     from gateway.settings import get_settings
 
@@ -350,7 +350,9 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_config=None,
-        ws="websockets-sansio",
+        http=bounded_http_protocol(settings),  # httptools, with bounds on request heads
+        ws=BoundedWebSocketProtocol,  # websockets-sansio, closing handshakes it refuses
+        ws_max_size=65_536,  # clients send nothing but control frames
         ws_ping_interval=settings.ws_ping_interval_s,
         ws_ping_timeout=settings.ws_ping_interval_s,
         timeout_graceful_shutdown=5,

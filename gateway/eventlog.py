@@ -13,6 +13,8 @@ while the runner lives. Nothing is added to the path of a write that succeeds.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import re
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
@@ -24,7 +26,7 @@ import structlog
 from gateway.notify import LogHeads
 from gateway.store import EventInput, Store, StoredEvent, StoreUnavailable, TaskRecord, TaskStatus
 
-__all__ = ["EventLog", "EventTail", "backoff"]
+__all__ = ["UNSTORABLE", "EventLog", "EventTail", "backoff", "storable"]
 
 log = structlog.get_logger("crewgate.eventlog")
 RETRY_FIRST_S = 0.05
@@ -37,6 +39,40 @@ def backoff(first: float = RETRY_FIRST_S, most: float = RETRY_MAX_S) -> Iterator
     while True:
         yield delay
         delay = min(delay * 2, most)
+
+# what cannot be encoded as UTF-8 (a lone UTF-16 surrogate) or kept in a PostgreSQL text (NUL)
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable_text(text: str) -> str:
+    if not UNSTORABLE.search(text):
+        return text
+    # a surrogate pair that arrived as two code points is joined; a lone half becomes U+FFFD
+    joined = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return joined.replace("\x00", "\ufffd")
+
+
+def storable(value: Any) -> Any:
+    """``value`` with every string (keys too) made storable and sendable, as near the original
+    as possible. Text from tools and models is bytes from outside: one bad character in an
+    event must not make the event, or every stream that reaches it, fail to encode."""
+    if isinstance(value, str):
+        return _storable_text(value)
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
+
+
+def _storable_event(event: EventInput) -> EventInput:
+    return dataclasses.replace(
+        event,
+        type=_storable_text(event.type),
+        agent=storable(event.agent),
+        step=storable(event.step),
+        data=storable(event.data),
+    )
 
 
 class EventTail:
@@ -106,13 +142,21 @@ class EventLog:
         self.tail.add(stored)
         self.heads.note(stored)
 
+    # Every write below passes its text through ``storable``: this is the one place that
+    # stands between text from outside (tools, models) and the log every reader renders.
+
     async def append(self, task_id: str, events: list[EventInput]) -> list[StoredEvent]:
-        stored = await self.store.append(task_id, events)
+        stored = await self.store.append(task_id, [_storable_event(e) for e in events])
         self._written(stored)
         return stored
 
     async def finish(self, task_id: str, status: TaskStatus, event: EventInput, **fields: object) -> StoredEvent | None:
-        stored = await self.store.finish_task(task_id, status, event, **fields)  # type: ignore[arg-type]
+        stored = await self.store.finish_task(
+            task_id,
+            status,
+            _storable_event(event),
+            **{k: storable(v) for k, v in fields.items()},
+        )
         self._written([stored] if stored is not None else [])
         return stored
 
@@ -187,7 +231,7 @@ class EventLog:
         self, crew: str, inputs: dict[str, Any], config_version: str, **options: Any
     ) -> tuple[TaskRecord, bool]:
         """``Store.create_task``; then firehose watchers are shown its ``task.queued`` event."""
-        record, created = await self.store.create_task(crew, inputs, config_version, **options)
+        record, created = await self.store.create_task(crew, storable(inputs), config_version, **options)
         if created:
             await self.heads.refresh_last_id()
         return record, created
@@ -195,7 +239,7 @@ class EventLog:
     async def request_cancel(self, task_id: str, reason: str) -> TaskRecord | None:
         """A queued task is cancelled at once (its ``task.cancelled`` event is written
         here); a running one is flagged for its runner."""
-        record = await self.store.request_cancel(task_id, reason)
+        record = await self.store.request_cancel(task_id, _storable_text(reason))
         if record is not None:
             self.heads.set(record.id, record.last_seq, record.status)
             await self.heads.refresh_last_id()

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     api_keys: str = Field(default="", description="comma-separated bearer tokens; empty: no auth")
     max_request_bytes: int = Field(default=1_048_576, ge=1024, description="largest request body")
+    max_request_head_bytes: int = Field(
+        default=65_536, ge=8192, description="largest request line plus headers (a WebSocket handshake too)"
+    )
+    request_head_timeout_s: float = Field(
+        default=10.0, gt=0, description="a connection whose request head has not fully arrived by then is closed"
+    )
     reload: bool = Field(default=True, description="watch config_dir and reload valid edits")
     ws_buffer: int = Field(default=256, ge=1, description="frames queued per watcher")
     ws_stall_timeout_s: float = Field(

@@ -15,12 +15,13 @@ from typing import Any
 
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from uvicorn.protocols.utils import ClientDisconnected
 
 from agents.events import TERMINAL_TYPES
 from gateway.eventlog import EventLog
 from gateway.store import StoredEvent
 
-__all__ = ["WatcherState", "firehose_events", "frame", "pump", "task_events"]
+__all__ = ["WatcherState", "close_reason", "firehose_events", "frame", "pump", "task_events"]
 
 logger = structlog.get_logger("crewgate.streaming")
 PAGE = 500
@@ -33,6 +34,12 @@ class WatcherState(Enum):
     lagging = "lagging"  # buffer stayed full: closed with 1013
     finished = "finished"  # terminal event sent: closed with 1000
     gone = "gone"  # the client went away
+    failed = "failed"  # reading or sending failed on our side: logged, closed with 1011
+
+
+CLOSE_INTERNAL_ERROR = 1011
+# how a send fails when the client has gone: not our failure, nothing to log
+_GONE = (WebSocketDisconnect, ClientDisconnected, ConnectionError)
 
 
 async def task_events(log: EventLog, task_id: str, after: int) -> AsyncIterator[StoredEvent]:
@@ -100,6 +107,13 @@ async def firehose_events(
             scanned = cursor if len(batch) >= PAGE else max(known, cursor)
 
 
+def close_reason(text: str) -> str:
+    """``text`` cut to what a close frame may carry (123 bytes of UTF-8): a longer reason
+    makes the close itself fail, and the socket drops without any code."""
+    encoded = text.encode("utf-8", "replace")
+    return encoded[:123].decode("utf-8", "ignore") if len(encoded) > 123 else text
+
+
 def frame(event: StoredEvent) -> str:
     return event.wire
 
@@ -112,12 +126,15 @@ async def pump(
     stall_timeout_s: float,
     cursor_name: str,
     cursor_of: Any,
+    context: dict[str, Any] | None = None,
 ) -> WatcherState:
     """Send ``events`` to the socket through a bounded buffer.
 
     A reader fills the buffer from the log; a writer drains it to the socket. If the
     buffer stays full for ``stall_timeout_s`` the watcher is too slow: it is closed
-    with 1013 and a reason naming the last cursor it received, to resume from.
+    with 1013 and a reason naming the last cursor it received, to resume from. If
+    reading the log or sending a frame fails, the failure is logged with ``context``
+    (the task id) and the socket closed with 1011, never dropped without a code.
     """
     queue: asyncio.Queue[StoredEvent | None] = asyncio.Queue(maxsize=buffer)
     last: list[Any] = [None]
@@ -162,28 +179,41 @@ async def pump(
         if reader in done and reader.exception() is None and reader.result() is WatcherState.finished:
             # the log is exhausted; the writer still has to drain the buffer
             done, _ = await asyncio.wait({writer, listener}, return_when=asyncio.FIRST_COMPLETED)
-        if writer in done:
-            state = WatcherState.finished if writer.exception() is None else WatcherState.gone
-        elif reader in done:
-            if reader.exception() is not None:
-                logger.error("watcher stream failed", exc_info=reader.exception())
-            state = reader.result() if reader.exception() is None else WatcherState.gone
-        else:
-            state = WatcherState.gone
+        state = _outcome(writer if writer in done else reader if reader in done else None, context or {})
     finally:
         for t in (reader, writer, listener):
             t.cancel()
         await asyncio.gather(reader, writer, listener, return_exceptions=True)
-
-    if websocket.application_state == WebSocketState.CONNECTED and state is not WatcherState.gone:
-        if state is WatcherState.lagging:
-            resume = last[0] if last[0] is not None else "none"
-            code, reason = 1013, f"watcher too slow; last {cursor_name} {resume}; reconnect with after={resume}"
-            logger.info("watcher dropped for lagging", last=resume)
-        else:
-            code, reason = 1000, "done"
-        # the close frame queues behind what the client has not read yet; give a slow
-        # client time to reach it before the connection is dropped
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(websocket.close(code=code, reason=reason[:120]), CLOSE_WAIT_S)
+    await _close(websocket, state, cursor_name, last[0])
     return state
+
+
+def _outcome(task: asyncio.Task[WatcherState] | None, context: dict[str, Any]) -> WatcherState:
+    """How the watcher ended, from the reader or writer task that ended it (None: the listener)."""
+    if task is None:
+        return WatcherState.gone
+    exc = task.exception()
+    if exc is None:
+        return task.result()
+    if isinstance(exc, _GONE):
+        return WatcherState.gone
+    logger.error("watcher stream failed", **context, error=type(exc).__name__, exc_info=exc)
+    return WatcherState.failed
+
+
+async def _close(websocket: WebSocket, state: WatcherState, cursor_name: str, last: Any) -> None:
+    if websocket.application_state != WebSocketState.CONNECTED or state is WatcherState.gone:
+        return
+    if state is WatcherState.lagging:
+        resume = last if last is not None else "none"
+        code, reason = 1013, f"watcher too slow; last {cursor_name} {resume}; reconnect with after={resume}"
+        logger.info("watcher dropped for lagging", last=resume)
+    elif state is WatcherState.failed:
+        resume = last if last is not None else "none"
+        code, reason = CLOSE_INTERNAL_ERROR, f"internal error after {cursor_name} {resume}"
+    else:
+        code, reason = 1000, "done"
+    # the close frame queues behind what the client has not read yet; give a slow
+    # client time to reach it before the connection is dropped
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(websocket.close(code=code, reason=close_reason(reason)), CLOSE_WAIT_S)

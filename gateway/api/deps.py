@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, WebSocket
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from agents.catalog import Catalog
 from gateway.api.errors import ApiError
@@ -83,17 +84,42 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 ActiveCatalogDep = Annotated[Catalog, Depends(_active_catalog)]
 
 
+# Declares the scheme in the OpenAPI document (the Authorize button of /docs); the check is ours.
+bearer = HTTPBearer(
+    scheme_name="bearer",
+    description="an API key from CREWGATE_API_KEYS; WebSockets may pass it as ?token= instead",
+    auto_error=False,
+)
+
+
+def _given(header: str | None, token: str | None) -> bytes | None:
+    """The presented token as bytes. Header values arrive decoded as latin-1 (byte for
+    byte), query values as UTF-8 (invalid sequences replaced), so each is re-encoded to the
+    bytes the client sent; ``secrets.compare_digest`` refuses non-ASCII ``str``."""
+    if header and header[:7].lower() == "bearer ":
+        return header[7:].strip().encode("latin-1")
+    if token:
+        return token.encode("utf-8", "surrogatepass")
+    return None
+
+
 def authorized(settings: Settings, header: str | None, token: str | None = None) -> bool:
     """No keys configured: open. Otherwise a bearer token (or ``?token=`` for WebSockets) must match one."""
     if not settings.tokens:
         return True
-    given = token
-    if header and header.lower().startswith("bearer "):
-        given = header[7:].strip()
-    return bool(given) and any(secrets.compare_digest(given, t) for t in settings.tokens)
+    given = _given(header, token)
+    # every key is compared, so the time taken does not tell which one nearly matched
+    matches = (
+        [secrets.compare_digest(given, key.encode("utf-8", "surrogateescape")) for key in settings.tokens]
+        if given
+        else []
+    )
+    return any(matches)
 
 
-async def require_token(request: Request) -> None:
+async def require_token(
+    request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> None:
     settings = _services(request).settings
     if not authorized(settings, request.headers.get("authorization")):
         raise ApiError(401, "unauthorized", "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})

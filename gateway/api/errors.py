@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.store import StoreUnavailable
+from gateway.streaming import close_reason
 
 __all__ = ["ApiError", "error_body", "install_error_handlers"]
 
@@ -80,6 +81,13 @@ def install_error_handlers(app: FastAPI) -> None:
         details = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")} for e in exc.errors()]
         fields = ", ".join(d["field"] for d in details)
         return JSONResponse(error_body("validation_error", f"invalid request: {fields}", details), status_code=422)
+
+    @app.exception_handler(WebSocketRequestValidationError)
+    async def _ws_validation(websocket: WebSocket, exc: WebSocketRequestValidationError) -> None:
+        # accepted first, so the client sees a close code and reason rather than a refused upgrade
+        fields = ", ".join(_field(tuple(e.get("loc", ()))) for e in exc.errors())
+        await websocket.accept()
+        await websocket.close(code=4400, reason=close_reason(f"invalid request: {fields}"))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -1,14 +1,23 @@
 """The v1 API: one small file that includes the routers."""
 
+from typing import Any
+
 from fastapi import APIRouter, Depends
 
+from gateway.api.boundary import refuse_unstorable_text
 from gateway.api.deps import require_token
 from gateway.api.routes import configs, crews, events, health, tasks
 
 api_router = APIRouter()
 api_router.include_router(health.router)
-protected = [Depends(require_token)]
-api_router.include_router(tasks.router, dependencies=protected)
-api_router.include_router(crews.router, dependencies=protected)
-api_router.include_router(configs.router, dependencies=protected)
+# the token first: a caller without one learns nothing about its request
+protected = [Depends(require_token), Depends(refuse_unstorable_text)]
+# what those two can answer, on every route they guard (the OpenAPI pass adds the shapes)
+checked: dict[int | str, dict[str, Any]] = {
+    401: {"description": "a valid bearer token is required (only when CREWGATE_API_KEYS is set)"},
+    422: {"description": "an unknown query parameter, or text that cannot be stored (NUL, unpaired surrogate)"},
+}
+api_router.include_router(tasks.router, dependencies=protected, responses=checked)
+api_router.include_router(crews.router, dependencies=protected, responses=checked)
+api_router.include_router(configs.router, dependencies=protected, responses=checked)
 api_router.include_router(events.router)  # HTTP routes check below; WebSockets check in the handler

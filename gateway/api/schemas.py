@@ -88,7 +88,36 @@ class TaskError(BaseModel):
     message: str
 
 
+_TASK_ID = "6f1c2a1e-8d0b-4a35-9a57-3f2f3c0d9b11"
+_LINKS = {
+    "self": f"/v1/tasks/{_TASK_ID}",
+    "events": f"/v1/tasks/{_TASK_ID}/events",
+    "websocket": f"/v1/tasks/{_TASK_ID}/events",
+    "cancel": f"/v1/tasks/{_TASK_ID}/cancel",
+    "retry": f"/v1/tasks/{_TASK_ID}/retry",
+}
+_TASK_EXAMPLE = {
+    "id": _TASK_ID,
+    "crew": "incident_triage",
+    "inputs": {"service": "checkout", "logs": "/srv/incidents/42/logs", "repo": "/srv/repos/checkout"},
+    "status": "completed",
+    "config_version": "5031ff28b407",
+    "created_at": "2026-11-22T10:00:00.123456Z",
+    "started_at": "2026-11-22T10:00:00.200000Z",
+    "finished_at": "2026-11-22T10:01:12.000000Z",
+    "result": "## Incident report\n…",
+    "usage": {"prompt_tokens": 5120, "completion_tokens": 830, "total_tokens": 5950},
+    "error": None,
+    "retry_of": None,
+    "cancel_requested": False,
+    "events": 42,
+    "links": _LINKS,
+}
+
+
 class TaskPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_TASK_EXAMPLE]})
+
     id: str
     crew: str
     inputs: dict[str, Any]
@@ -112,11 +141,37 @@ class TaskPublic(BaseModel):
 
 
 class TasksPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"data": [_TASK_EXAMPLE], "next_cursor": "17"}]})
+
     data: list[TaskPublic]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next (older) page")
 
 
 class EventPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "data": [
+                        {
+                            "v": 1,
+                            "id": "1042",
+                            "seq": 7,
+                            "task_id": _TASK_ID,
+                            "ts": "2026-11-22T10:00:00.123456Z",
+                            "type": "tool.finished",
+                            "agent": "log_analyst",
+                            "step": "analyze_logs",
+                            "data": {"tool": "error_signatures", "output": "…", "duration_ms": 41},
+                        }
+                    ],
+                    "next_after": 7,
+                    "has_more": False,
+                }
+            ]
+        }
+    )
+
     data: list[dict[str, Any]]
     next_after: int = Field(description="pass as ?after= for the next page")
     has_more: bool

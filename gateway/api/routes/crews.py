@@ -13,7 +13,7 @@ from gateway.api.deps import ActiveCatalogDep
 from gateway.api.errors import ApiError
 from gateway.api.schemas import AgentPublic, CrewPublic, CrewStep
 
-router = APIRouter(tags=["crews"])
+router = APIRouter(tags=["crews"], responses={503: {"description": "no config is loaded"}})
 
 _JSON_TYPES = {
     InputType.string: {"type": "string"},
@@ -28,7 +28,7 @@ _JSON_TYPES = {
 def input_schema(spec: CrewSpec) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     for name, item in spec.inputs.items():
-        prop = dict(_JSON_TYPES[item.type])
+        prop: dict[str, Any] = dict(_JSON_TYPES[item.type])
         if item.description:
             prop["description"] = item.description
         if item.default is not None:

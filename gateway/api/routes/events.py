@@ -12,27 +12,33 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket
 from fastapi.responses import StreamingResponse
 
+from gateway.api.boundary import refuse_unstorable_text, unstorable_fields
 from gateway.api.deps import EventLogDep, SettingsDep, StoreDep, authorized, require_token, websocket_services
 from gateway.api.errors import ApiError
 from gateway.api.schemas import EventPage
-from gateway.streaming import firehose_events, frame, pump, task_events
+from gateway.store import StoredEvent
+from gateway.streaming import close_reason, firehose_events, frame, pump, task_events
 
 router = APIRouter(tags=["events"])
 
+CLOSE_BAD_REQUEST = 4400
 CLOSE_UNKNOWN_TASK = 4404
 CLOSE_UNAUTHORIZED = 4401
+MAX_SEQ = 2**31 - 1  # seq is a 32-bit integer in the store
+MAX_ID = 2**63 - 1  # event ids are 64-bit
 
 
 @router.get(
     "/v1/tasks/{task_id}/events",
     response_model=EventPage,
-    dependencies=[Depends(require_token)],
+    dependencies=[Depends(require_token), Depends(refuse_unstorable_text)],
     responses={
         200: {
             "content": {"text/event-stream": {}},
             "description": "JSON page, or SSE when the client accepts text/event-stream",
         },
         404: {"description": "unknown task"},
+        422: {"description": "an invalid after, limit or Last-Event-ID, or an unknown query parameter"},
     },
 )
 async def task_events_http(
@@ -41,7 +47,7 @@ async def task_events_http(
     store: StoreDep,
     log: EventLogDep,
     settings: SettingsDep,
-    after: Annotated[int, Query(ge=0, le=2**53, description="only events with seq > after")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQ, description="only events with seq > after")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     last_event_id: Annotated[str | None, Header(description="SSE resume point (a seq)")] = None,
 ) -> EventPage | StreamingResponse:
@@ -51,7 +57,7 @@ async def task_events_http(
     if "text/event-stream" in request.headers.get("accept", ""):
         start = after
         if last_event_id is not None:
-            if not last_event_id.strip().isdigit():
+            if not last_event_id.strip().isdigit() or int(last_event_id) > MAX_SEQ:
                 raise ApiError(
                     422,
                     "validation_error",
@@ -70,10 +76,10 @@ async def task_events_http(
     )
 
 
-async def _sse(request: Request, events: AsyncIterator, keepalive_s: float) -> AsyncIterator[str]:
+async def _sse(request: Request, events: AsyncIterator[StoredEvent], keepalive_s: float) -> AsyncIterator[str]:
     yield "retry: 1000\n\n"
     iterator = events.__aiter__()
-    pending: asyncio.Task | None = None
+    pending: asyncio.Task[StoredEvent] | None = None
     try:
         while True:
             if pending is None:
@@ -96,17 +102,35 @@ async def _sse(request: Request, events: AsyncIterator, keepalive_s: float) -> A
             pending.cancel()
 
 
-@router.websocket("/v1/tasks/{task_id}/events")
-async def task_events_ws(websocket: WebSocket, task_id: str, after: int = 0, token: str | None = None) -> None:
-    """Replays events with seq > ``after``, then live ones; closes 1000 after the terminal event."""
+async def _admitted(websocket: WebSocket, token: str | None) -> bool:
+    """Accept, then check the token and the values; close with a 44xx code when refused."""
     services = websocket_services(websocket)
     await websocket.accept()
     if not authorized(services.settings, websocket.headers.get("authorization"), token):
         await websocket.close(code=CLOSE_UNAUTHORIZED, reason="a valid token is required")
+        return False
+    bad = unstorable_fields(websocket)
+    if bad:
+        (where, name), problem = bad[0]
+        await websocket.close(code=CLOSE_BAD_REQUEST, reason=close_reason(f"{where}.{name}: {problem}"))
+        return False
+    return True
+
+
+@router.websocket("/v1/tasks/{task_id}/events")
+async def task_events_ws(
+    websocket: WebSocket,
+    task_id: str,
+    after: Annotated[int, Query(le=MAX_SEQ)] = 0,
+    token: str | None = None,
+) -> None:
+    """Replays events with seq > ``after``, then live ones; closes 1000 after the terminal event."""
+    if not await _admitted(websocket, token):
         return
+    services = websocket_services(websocket)
     after = max(after, 0)
     if await services.store.get_task(task_id) is None:
-        await websocket.close(code=CLOSE_UNKNOWN_TASK, reason=f"no task with id '{task_id}'"[:120])
+        await websocket.close(code=CLOSE_UNKNOWN_TASK, reason=close_reason(f"no task with id '{task_id}'"))
         return
     settings = services.settings
     events = task_events(services.events, task_id, after)
@@ -117,23 +141,22 @@ async def task_events_ws(websocket: WebSocket, task_id: str, after: int = 0, tok
         stall_timeout_s=settings.ws_stall_timeout_s,
         cursor_name="seq",
         cursor_of=lambda e: e.seq,
+        context={"task_id": task_id},
     )
 
 
 @router.websocket("/v1/events")
 async def firehose_ws(
     websocket: WebSocket,
-    after: int = 0,
+    after: Annotated[int, Query(le=MAX_ID)] = 0,
     crew: str | None = None,
     type: str | None = None,  # noqa: A002
     token: str | None = None,
 ) -> None:
     """Every task's events with id > ``after``; ``crew`` and ``type`` take comma-separated lists."""
-    services = websocket_services(websocket)
-    await websocket.accept()
-    if not authorized(services.settings, websocket.headers.get("authorization"), token):
-        await websocket.close(code=CLOSE_UNAUTHORIZED, reason="a valid token is required")
+    if not await _admitted(websocket, token):
         return
+    services = websocket_services(websocket)
     if after == -1:
         after = await services.store.last_event_id()  # only what happens from now on
     crews = [c for c in (crew or "").split(",") if c] or None
@@ -147,4 +170,5 @@ async def firehose_ws(
         stall_timeout_s=settings.ws_stall_timeout_s,
         cursor_name="id",
         cursor_of=lambda e: e.id,
+        context={"firehose": True, "crews": crews, "types": types},
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
 
@@ -18,7 +18,14 @@ from gateway.store import IdempotencyConflict, TaskRecord, TaskStatus
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
-_ERRORS = {404: {"description": "unknown task or crew"}, 422: {"description": "invalid request or inputs"}}
+IDEMPOTENCY_KEY = r"^[!-~](?:[ -~]*[!-~])?$"  # printable ASCII, no blank ends
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "unknown task or crew"},
+    422: {"description": "invalid request or inputs"},
+}
+
+
+_NOT_READY: dict[int | str, dict[str, Any]] = {503: {"description": "no config is loaded"}}
 
 
 def _accepted(record: TaskRecord, response: Response) -> TaskAccepted:
@@ -39,7 +46,7 @@ async def _get(store: StoreDep, task_id: str) -> TaskRecord:
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TaskAccepted,
-    responses={**_ERRORS, 409: {"description": "Idempotency-Key reused with another body"}},
+    responses={**_ERRORS, 409: {"description": "Idempotency-Key reused with another body"}, **_NOT_READY},
 )
 async def submit_task(
     body: TaskCreate,
@@ -48,7 +55,16 @@ async def submit_task(
     runner: RunnerDep,
     catalog: ActiveCatalogDep,
     settings: SettingsDep,
-    idempotency_key: Annotated[str | None, Header(max_length=200, description="replays return the same task")] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=200,
+            pattern=IDEMPOTENCY_KEY,
+            description="a request sent again with the same key returns the same task",
+            examples=["3d9e2c1a-deploy-1234"],
+        ),
+    ] = None,
 ) -> TaskAccepted:
     """Queue a crew run. Inputs are checked against the crew's declaration first."""
     try:
@@ -112,7 +128,7 @@ async def cancel_task(task_id: str, store: StoreDep, runner: RunnerDep) -> TaskP
     "/{task_id}/retry",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TaskAccepted,
-    responses={**_ERRORS, 409: {"description": "the task has not ended"}},
+    responses={**_ERRORS, 409: {"description": "the task has not ended"}, **_NOT_READY},
 )
 async def retry_task(
     task_id: str, response: Response, store: StoreDep, log: EventLogDep, runner: RunnerDep, catalog: ActiveCatalogDep
