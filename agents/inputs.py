@@ -161,7 +161,10 @@ def _datetime(value: Any) -> str:
         raise ValueError(f"expected an ISO-8601 timestamp like 2026-11-20T13:00:00Z, got {_show(value)}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return parsed.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"  # %Y drops zeros
+    except OverflowError:  # 0001-01-01T00:00+05:00 is before year 1 in UTC
+        raise ValueError(f"timestamp {_show(value)} is out of range once converted to UTC") from None
 
 
 def _path(value: str, roots: Sequence[str | os.PathLike[str]]) -> str:
