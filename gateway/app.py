@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = open_store(settings.database_url)
         await store.migrate()
-        configs = ConfigManager(settings.config_dir, store)
+        configs = ConfigManager.from_settings(settings, store)
         await configs.load()
         events = EventLog(store)
         runner = Runner(store, configs, settings, events)
@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     loop_task.cancel()
             await asyncio.gather(*(t for t in (heads, watcher) if t is not None), return_exceptions=True)
             await runner.stop()
+            await configs.close()
             await store.close()
 
     app = FastAPI(

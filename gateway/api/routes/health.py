@@ -17,7 +17,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "store unreachable or no config loaded"}})
+@router.get("/readyz", responses={503: {"description": "store down, no config loaded, or config watcher down"}})
 async def readyz(store: StoreDep, configs: ConfigsDep) -> JSONResponse:
     """Ready only when the store answers and a config is loaded."""
     try:
@@ -26,4 +26,6 @@ async def readyz(store: StoreDep, configs: ConfigsDep) -> JSONResponse:
         return JSONResponse(error_body("not_ready", "the store does not answer"), status_code=503)
     if configs.active is None:
         return JSONResponse(error_body("not_ready", "no config is loaded"), status_code=503)
+    if not configs.reload_healthy:
+        return JSONResponse(error_body("not_ready", "the config watcher is down; edits are not applied"), 503)
     return JSONResponse({"status": "ready", "config_version": configs.active.version})
