@@ -165,6 +165,8 @@ def _culprit(text: str, error: MarkedYAMLError) -> tuple[int, int]:
     column in a file indented by two) is the line to fix.
     """
     line, column = _position(error.problem_mark or error.context_mark)
+    if error.context_mark is not None and "flow" in (error.context or ""):
+        return _position(error.context_mark)  # an unclosed [ or {: where it was opened
     if not any(p in (error.problem or "") for p in _INDENT_PROBLEMS) or error.problem_mark is None:
         return line, column
     keys = _key_positions(text)
