@@ -32,6 +32,7 @@ __all__ = [
     "YamlLimits",
     "check_texts",
     "config_version",
+    "drop_unknowable",
     "load_catalog",
     "read_config_dir",
     "validate_directory",
@@ -444,7 +445,7 @@ _NAME = re.compile(NAME_PATTERN)
 
 def _parse_file(data: Any, display: str) -> tuple[dict[str, Any], list[ConfigIssue]]:
     """Validate each agent, crew and profile on its own, so one bad entry hides no other."""
-    parsed: dict[str, Any] = {"agents": {}, "crews": {}, "models": None, "broken": set()}
+    parsed: dict[str, Any] = {"agents": {}, "crews": {}, "models": None, "broken": set(), "file": display, "root": data}
     issues: list[ConfigIssue] = []
 
     def fail(loc: tuple[str | int, ...], message: str, hint: str = "") -> None:
@@ -462,20 +463,28 @@ def _parse_file(data: Any, display: str) -> tuple[dict[str, Any], list[ConfigIss
             fail((section,), f"'{section}' must be a mapping of name to definition")
             continue
         for name, body in entries.items():
-            if not isinstance(name, str) or not _NAME.match(name):
-                fail((section, name), f"name '{name}' must be lower_snake_case: a letter, then letters, digits or _")
-                continue
-            if not isinstance(body, dict):
-                fail((section, name), f"'{name}' must be a mapping of fields")
-                continue
-            try:
-                parsed[section][name] = model.model_validate(to_plain(body))
-            except ValidationError as e:
-                parsed["broken"].add(name)
-                issues.extend(_pydantic_issues(e, display, data, (section, name), model))
+            issues.extend(_parse_entry(section, model, name, body, parsed, fail))
     if "models" in data:
         parsed["models"] = _parse_models(data, display, issues, fail, parsed["broken"])
     return parsed, issues
+
+
+def _parse_entry(
+    section: str, model: type[BaseModel], name: Any, body: Any, parsed: dict[str, Any], fail: Any
+) -> list[ConfigIssue]:
+    """One agent or crew: its spec into ``parsed``; returns the schema's problems with it."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        fail((section, name), f"name '{name}' must be lower_snake_case: a letter, then letters, digits or _")
+        return []
+    if not isinstance(body, dict):
+        fail((section, name), f"'{name}' must be a mapping of fields")
+        return []
+    try:
+        parsed[section][name] = model.model_validate(to_plain(body))
+    except ValidationError as e:
+        parsed["broken"].add(name)
+        return _pydantic_issues(e, parsed["file"], parsed["root"], (section, name), model)
+    return []
 
 
 def _parse_models(data: Any, display: str, issues: list[ConfigIssue], fail: Any, broken: set[str]) -> ModelsSpec | None:
@@ -530,6 +539,11 @@ def _about_broken(issue: ConfigIssue, broken: set[str], unreadable: bool) -> boo
     return bool(match and (unreadable or match.group(1) in broken))
 
 
+def drop_unknowable(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    """Without "unknown agent/profile" issues: for when some file could not be read, so its names are unknown."""
+    return [i for i in issues if not _about_broken(i, set(), True)]
+
+
 def load_catalog(directory: str | os.PathLike[str]) -> Catalog:
     """Like ``validate_directory`` but raises ``ConfigError`` listing every problem."""
     catalog, issues = validate_directory(directory)
@@ -564,17 +578,49 @@ def _check_agents(agents: dict[str, _Located], profiles: dict[str, ModelProfile]
 
 def _check_crew(crew: _Located, agents: dict[str, _Located], profiles: dict[str, ModelProfile]) -> list[ConfigIssue]:
     spec: CrewSpec = crew.value
-    issues: list[ConfigIssue] = []
     declared = set(spec.inputs)
+    issues: list[ConfigIssue] = []
     for name, item in spec.inputs.items():
         issues.extend(crew.issue(msg, "inputs", name, "default") for msg in _default_problems(item))
+    issues.extend(_check_manager(crew, spec, agents, profiles))
+    position = _step_positions(crew, spec, issues)
+    for i, step in enumerate(spec.steps):
+        if step.agent not in agents:
+            issues.append(crew.unknown("agent", step.agent, agents, "steps", i, "agent"))
+        issues.extend(_check_context(crew, i, step, position))
+        for fieldname in ("description", "expected_output"):
+            for var in _undeclared(getattr(step, fieldname), declared):
+                message = f"placeholder '{{{var}}}' is not a declared input of crew (inputs: {_known(declared)})"
+                issues.append(crew.issue(message, "steps", i, fieldname))
+    issues.extend(_cycles(crew, spec))
+    used = {s.agent for s in spec.steps if s.agent in agents} | ({spec.manager} if spec.manager in agents else set())
+    for name in sorted(used):
+        agent = agents[name]
+        for fieldname in ("role", "goal", "backstory"):
+            for var in _undeclared(getattr(agent.value, fieldname), declared):
+                message = (
+                    f"placeholder '{{{var}}}' is not a declared input of crew '{crew.path[-1]}' "
+                    f"(inputs: {_known(declared)})"
+                )
+                issues.append(agent.issue(message, fieldname))
+    return issues
+
+
+def _check_manager(
+    crew: _Located, spec: CrewSpec, agents: dict[str, _Located], profiles: dict[str, ModelProfile]
+) -> list[ConfigIssue]:
+    issues = []
     if spec.manager is not None and spec.manager not in agents:
         issues.append(crew.unknown("agent", spec.manager, agents, "manager"))
     if spec.manager_model is not None and spec.manager_model not in profiles:
         issues.append(crew.unknown("model profile", spec.manager_model, profiles, "manager_model"))
     if spec.process is Process.hierarchical and spec.manager in {s.agent for s in spec.steps}:
         issues.append(crew.issue("the manager agent may not also be assigned a step", "manager"))
+    return issues
 
+
+def _step_positions(crew: _Located, spec: CrewSpec, issues: list[ConfigIssue]) -> dict[str, int]:
+    """Step name -> index of its first definition; a repeated name is reported."""
     position: dict[str, int] = {}
     for i, step in enumerate(spec.steps):
         if step.name in position:
@@ -582,53 +628,21 @@ def _check_crew(crew: _Located, agents: dict[str, _Located], profiles: dict[str,
             issues.append(crew.issue(message, "steps", i, "name"))
         else:
             position[step.name] = i
+    return position
 
-    used_agents: set[str] = set()
-    for i, step in enumerate(spec.steps):
-        if step.agent not in agents:
-            issues.append(crew.unknown("agent", step.agent, agents, "steps", i, "agent"))
-        else:
-            used_agents.add(step.agent)
-        for j, ref in enumerate(step.context or []):
-            if ref == step.name:
-                issues.append(crew.issue(f"step '{step.name}' lists itself in its context", "steps", i, "context", j))
-            elif ref not in position:
-                message = f"unknown step '{ref}' in context (steps: {_known(position)})"
-                issues.append(crew.issue(message, "steps", i, "context", j, hint=_suggest(ref, position)))
-            elif position[ref] > i:
-                issues.append(
-                    crew.issue(
-                        f"context step '{ref}' comes later; context may only name earlier steps",
-                        "steps",
-                        i,
-                        "context",
-                        j,
-                    )
-                )
-        for fieldname in ("description", "expected_output"):
-            for var in _undeclared(getattr(step, fieldname), declared):
-                issues.append(
-                    crew.issue(
-                        f"placeholder '{{{var}}}' is not a declared input of crew (inputs: {_known(declared)})",
-                        "steps",
-                        i,
-                        fieldname,
-                    )
-                )
-    issues.extend(_cycles(crew, spec))
-    if spec.manager in agents:
-        used_agents.add(spec.manager)
-    for name in sorted(used_agents):
-        agent = agents[name]
-        for fieldname in ("role", "goal", "backstory"):
-            for var in _undeclared(getattr(agent.value, fieldname), declared):
-                issues.append(
-                    agent.issue(
-                        f"placeholder '{{{var}}}' is not a declared input of crew '{crew.path[-1]}' "
-                        f"(inputs: {_known(declared)})",
-                        fieldname,
-                    )
-                )
+
+def _check_context(crew: _Located, i: int, step: Any, position: dict[str, int]) -> list[ConfigIssue]:
+    issues = []
+    for j, ref in enumerate(step.context or []):
+        where = ("steps", i, "context", j)
+        if ref == step.name:
+            issues.append(crew.issue(f"step '{step.name}' lists itself in its context", *where))
+        elif ref not in position:
+            message = f"unknown step '{ref}' in context (steps: {_known(position)})"
+            issues.append(crew.issue(message, *where, hint=_suggest(ref, position)))
+        elif position[ref] > i:
+            message = f"context step '{ref}' comes later; context may only name earlier steps"
+            issues.append(crew.issue(message, *where))
     return issues
 
 

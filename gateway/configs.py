@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
-from agents.catalog import Catalog, YamlLimits, check_texts, read_config_dir, validate_texts
+from agents.catalog import Catalog, YamlLimits, check_texts, drop_unknowable, read_config_dir, validate_texts
 from agents.errors import ConfigError, ConfigIssue
 from gateway.store import Store
 
@@ -216,7 +216,7 @@ class ConfigManager:
         files, read_issues = read_config_dir(self.directory, self.limits)
         catalog, issues = self.validator(files)
         if read_issues:
-            return None, sorted(set(read_issues + issues))
+            return None, sorted(set(read_issues + drop_unknowable(issues)))
         if catalog is not None:
             catalog = _with_directory(catalog, self.directory)
         return catalog, issues
