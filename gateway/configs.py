@@ -42,7 +42,6 @@ __all__ = [
     "ValidationBusy",
     "Validator",
     "display_directory",
-    "read_files",
     "validate_files",
 ]
 
@@ -71,12 +70,6 @@ class _Scan:
     @property
     def valid(self) -> bool:
         return not self.errors
-
-
-def read_files(directory: Path, limits: YamlLimits | None = None) -> dict[str, str]:
-    """The readable YAML files of a config directory as text, by path relative to it."""
-    files, _issues = read_config_dir(directory, limits)
-    return {name: data.decode("utf-8", errors="replace") for name, data in files.items()}
 
 
 def validate_files(

@@ -74,6 +74,13 @@ def test_an_over_indented_first_field_is_reported_at_its_line(tmp_path: Path) ->
     assert (issue.file, issue.line) == ("agents.yaml", 8)
 
 
+def test_an_unclosed_bracket_is_reported_where_it_opens(tmp_path: Path) -> None:
+    bad = AGENTS.replace("    goal: Write the report\n", "    goal: [Write the report\n")
+    [issue] = refused(write(tmp_path, **{"agents.yaml": bad}))
+    assert (issue.file, issue.line, issue.column) == ("agents.yaml", 9, 11)
+    assert "flow sequence" in issue.message
+
+
 def test_typoed_field_names_get_did_you_mean(tmp_path: Path) -> None:
     agents = AGENTS.replace("    backstory: Clear\n", "    backstory: Clear\n    tols: []\n    max_iters: 3\n")
     agents = agents.replace("    backstory: Careful\n", "    backstroy: Careful\n")
@@ -117,7 +124,7 @@ def test_unknown_names_get_did_you_mean_in_the_message(tmp_path: Path) -> None:
         for m in messages
     )
     as_json = [i.as_dict() for i in issues if i.hint == "did you mean 'writer'?"]
-    assert as_json and as_json[0]["message"].endswith("; did you mean 'writer'?")
+    assert as_json and str(as_json[0]["message"]).endswith("; did you mean 'writer'?")
 
 
 def _bomb(levels: int) -> str:
