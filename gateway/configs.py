@@ -174,7 +174,7 @@ class ConfigManager:
         self.directory = directory
         self.store = store
         self.limits = limits or YamlLimits()
-        self.validator: Validator = validator or partial(_validate_blobs, limits=self.limits)
+        self.validator: Validator = validator or partial(_validate_in_memory, limits=self.limits)
         self.active: Catalog | None = None
         self.loaded_at: datetime | None = None
         self.reloads = 0
@@ -394,7 +394,7 @@ class ConfigManager:
         }
 
 
-def _validate_blobs(files: Mapping[str, bytes], *, limits: YamlLimits) -> tuple[Catalog | None, list[ConfigIssue]]:
+def _validate_in_memory(files: Mapping[str, bytes], *, limits: YamlLimits) -> tuple[Catalog | None, list[ConfigIssue]]:
     return validate_texts(files, limits=limits)
 
 

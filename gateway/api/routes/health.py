@@ -19,7 +19,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "store down, no config loaded, or config watcher down"}})
 async def readyz(store: StoreDep, configs: ConfigsDep) -> JSONResponse:
-    """Ready only when the store answers and a config is loaded."""
+    """Ready only when the store answers, a config is loaded and the config watcher (if on) is up."""
     try:
         await store.ping()
     except Exception:
