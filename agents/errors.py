@@ -16,10 +16,15 @@ class ConfigIssue:
     column: int
     path: str
     message: str
+    hint: str = ""  # e.g. "did you mean 'backstory'?"; also appended to ``full_message``
+
+    @property
+    def full_message(self) -> str:
+        return f"{self.message}; {self.hint}" if self.hint else self.message
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}"
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        return f"{where}: {self.path}: {self.full_message}" if self.path else f"{where}: {self.full_message}"
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -27,7 +32,8 @@ class ConfigIssue:
             "line": self.line,
             "column": self.column,
             "path": self.path,
-            "message": self.message,
+            "message": self.full_message,
+            "hint": self.hint or None,
         }
 
 

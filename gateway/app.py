@@ -187,7 +187,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = open_store(settings.database_url)
         await store.migrate()
-        configs = ConfigManager(settings.config_dir, store)
+        configs = ConfigManager.from_settings(settings, store)
         await configs.load()
         events = EventLog(store)
         runner = Runner(store, configs, settings, events)
@@ -211,6 +211,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     loop_task.cancel()
             await asyncio.gather(*(t for t in (heads, watcher) if t is not None), return_exceptions=True)
             await runner.stop()
+            await configs.close()
             await store.close()
 
     # /docs and /redoc from assets installed with the package: they work with no network

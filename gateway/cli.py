@@ -72,7 +72,7 @@ def _config_dir(given: Path | None) -> Path:
 def _print_issues(console: Console, issues: list[ConfigIssue]) -> None:
     for issue in issues:
         console.print(
-            f"[bold]{issue.file}:{issue.line}:{issue.column}[/]: [cyan]{issue.path or '-'}[/]: {issue.message}",
+            f"[bold]{issue.file}:{issue.line}:{issue.column}[/]: [cyan]{issue.path or '-'}[/]: {issue.full_message}",
             highlight=False,
             soft_wrap=True,
         )
@@ -80,34 +80,53 @@ def _print_issues(console: Console, issues: list[ConfigIssue]) -> None:
 
 @app.command()
 def validate(
-    directory: Annotated[Path | None, typer.Argument(help="config directory")] = None,
+    directory: Annotated[
+        Path | None, typer.Argument(help="config directory, or one YAML file in it (default: CREWGATE_CONFIG_DIR)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON object")] = False,
 ) -> None:
-    """Check every YAML file in the config directory; list every problem with file:line."""
+    """Check every YAML file in the config directory; list every problem with file:line.
+
+    Given one file, the whole directory it belongs to is checked (so references to
+    agents and profiles defined in other files resolve) and only that file's
+    problems are listed; problems elsewhere are counted.
+    """
     out = Console(highlight=False)
     started = time.perf_counter()
-    catalog, issues = validate_directory(_config_dir(directory))
+    target = _config_dir(directory)
+    root = _config_root(target) if target.is_file() else target
+    catalog, issues = validate_directory(root)
+    others = 0
+    if root != target:
+        mine = [i for i in issues if _same_file(i.file, target)]
+        others, issues = len(issues) - len(mine), mine
+    ok = not issues if root != target else catalog is not None
     elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "ok": catalog is not None,
-                    "version": catalog.version if catalog else None,
-                    "errors": [i.as_dict() for i in issues],
-                    "elapsed_ms": elapsed_ms,
-                }
-            )
-        )
-    elif catalog is None:
+        result = {"ok": ok, "version": catalog.version if catalog else None, "errors": [i.as_dict() for i in issues]}
+        print(json.dumps({**result, "other_errors": others, "elapsed_ms": elapsed_ms}))
+    elif not ok:
         _print_issues(Console(stderr=True, highlight=False), issues)
         Console(stderr=True).print(f"[red]{len(issues)} problem{'s' if len(issues) != 1 else ''}[/]")
-    else:
+    elif root != target:
+        note = f"; {others} problem(s) in other files of {root} (run: crewgate validate {root})" if others else ""
+        out.print(f"[green]OK[/] {target}{note} ({elapsed_ms} ms)", soft_wrap=True)
+    elif catalog is not None:
         out.print(
             f"[green]OK[/] {len(catalog.agents)} agents, {len(catalog.crews)} crews, "
             f"{len(catalog.profiles)} model profiles; version {catalog.version} ({elapsed_ms} ms)"
         )
-    raise typer.Exit(EXIT_OK if catalog is not None else EXIT_FAILED)
+    raise typer.Exit(EXIT_OK if ok else EXIT_FAILED)
+
+
+def _config_root(file: Path) -> Path:
+    """The config directory a file belongs to: the configured one if it is inside it, else its own folder."""
+    configured = _config_dir(None).resolve()
+    return configured if file.resolve().is_relative_to(configured) else file.parent
+
+
+def _same_file(shown: str, target: Path) -> bool:
+    return Path(shown).resolve() == target.resolve()
 
 
 class _UsageError(ValueError):

@@ -51,6 +51,16 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="a connection whose request head has not fully arrived by then is closed"
     )
     reload: bool = Field(default=True, description="watch config_dir and reload valid edits")
+    config_max_file_bytes: int = Field(default=1_048_576, ge=1024, description="largest config file")
+    config_max_total_bytes: int = Field(default=8_388_608, ge=1024, description="largest config, all files")
+    config_max_depth: int = Field(default=64, ge=4, le=1000, description="deepest YAML nesting")
+    config_max_aliases: int = Field(default=1_000, ge=0, description="YAML aliases (*name) per file")
+    config_max_nodes: int = Field(
+        default=200_000, ge=100, description="YAML nodes per file, each alias counted as the nodes it stands for"
+    )
+    config_validate_timeout_s: float = Field(
+        default=30.0, gt=0, description="time budget of one POST /v1/configs/validate (run in a worker process)"
+    )
     ws_buffer: int = Field(default=256, ge=1, description="frames queued per watcher")
     ws_stall_timeout_s: float = Field(
         default=5.0, gt=0, description="a watcher whose buffer stays full this long is closed with 1013"

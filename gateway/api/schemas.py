@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -219,13 +219,84 @@ class ConfigValidateResult(BaseModel):
     errors: list[dict[str, Any]]
 
 
-class ConfigStatus(BaseModel):
-    active_version: str | None
+class ConfigScanState(BaseModel):
+    state: Literal["valid", "invalid"] = Field(description="the directory as the last scan found it")
+    checked_at: datetime
+    version: str | None = Field(description="the version the files on disk would have (null when invalid)")
+    errors: list[dict[str, Any]] = Field(description="its current problems (the first 20)")
+    error_count: int
+
+
+class ConfigActive(BaseModel):
+    version: str = Field(description="the config new tasks run with")
     loaded_at: datetime | None
-    directory: str
-    files: list[str]
-    reloads: int
-    last_refused: dict[str, Any] | None
+    files: list[str] = Field(description="relative to the config directory")
+
+
+class ConfigHistoryEntry(BaseModel):
+    at: datetime
+    outcome: Literal["loaded", "refused", "restored"] = Field(
+        description="loaded: became active; refused: an edit with errors; restored: valid again, same version"
+    )
+    version: str | None
+    errors: list[dict[str, Any]] | None = None
+    error_count: int | None = None
+
+
+class ConfigWatcher(BaseModel):
+    state: Literal["off", "watching", "restarting", "stopped"]
+    watching: bool = Field(description="edits are being picked up right now")
+    restarts: int
+    last_error: str | None
+
+
+class ConfigStatus(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "directory": "configs",
+                    "current": {
+                        "state": "valid",
+                        "checked_at": "2026-11-30T05:40:02Z",
+                        "version": "5031ff28b407",
+                        "errors": [],
+                        "error_count": 0,
+                    },
+                    "active": {"version": "5031ff28b407", "loaded_at": "2026-11-30T05:40:02Z", "files": ["a.yaml"]},
+                    "history": [
+                        {"at": "2026-11-30T05:40:02Z", "outcome": "restored", "version": "5031ff28b407"},
+                        {
+                            "at": "2026-11-30T05:39:40Z",
+                            "outcome": "refused",
+                            "version": None,
+                            "error_count": 1,
+                            "errors": [{"file": "a.yaml", "line": 3, "column": 5, "path": "", "message": "…"}],
+                        },
+                    ],
+                    "watcher": {"state": "watching", "watching": True, "restarts": 0, "last_error": None},
+                    "active_version": "5031ff28b407",
+                    "loaded_at": "2026-11-30T05:40:02Z",
+                    "files": ["a.yaml"],
+                    "reloads": 0,
+                    "last_refused": None,
+                }
+            ]
+        }
+    )
+
+    directory: str = Field(description="the config directory, relative to the project (or its name)")
+    current: ConfigScanState | None
+    active: ConfigActive | None
+    history: list[ConfigHistoryEntry] = Field(description="recent loads and refusals, newest first (at most 50)")
+    watcher: ConfigWatcher
+    active_version: str | None = Field(description="same as active.version")
+    loaded_at: datetime | None = Field(description="same as active.loaded_at")
+    files: list[str] = Field(description="same as active.files")
+    reloads: int = Field(description="versions activated by hot reload since start")
+    last_refused: dict[str, Any] | None = Field(
+        description="the refusal that still stands: null once the directory is valid again"
+    )
 
 
 def task_links(task_id: str) -> TaskLinks:

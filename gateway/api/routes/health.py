@@ -17,9 +17,13 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "store unreachable or not writable, or no config loaded"}})
+@router.get(
+    "/readyz",
+    responses={503: {"description": "store unreachable or not writable, no config loaded, or config watcher down"}},
+)
 async def readyz(store: StoreDep, configs: ConfigsDep) -> JSONResponse:
-    """Ready only when the store answers and takes writes, and a config is loaded.
+    """Ready only when the store answers and takes writes, a config is loaded and the
+    config watcher (if on) is up.
 
     Writability costs nothing while writes succeed: after a failed write the store
     tries a small write here, and the first write that commits makes it ready again.
@@ -35,4 +39,6 @@ async def readyz(store: StoreDep, configs: ConfigsDep) -> JSONResponse:
         return JSONResponse(error_body("not_ready", "the store cannot take writes", details), status_code=503)
     if configs.active is None:
         return JSONResponse(error_body("not_ready", "no config is loaded"), status_code=503)
+    if not configs.reload_healthy:
+        return JSONResponse(error_body("not_ready", "the config watcher is down; edits are not applied"), 503)
     return JSONResponse({"status": "ready", "config_version": configs.active.version})
