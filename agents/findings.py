@@ -38,6 +38,14 @@ MAX_TEXT = 2000
 MAX_ITEMS = 20
 CLEAR_RATIO = 1.5  # a top candidate scoring this many times the next is well ahead
 _HEX = re.compile(r"^[0-9a-f]{7,40}$")
+# errors of the network, name resolution or TLS: a code change is rarely their cause
+_NETWORK = re.compile(
+    r"connection refused|connection reset|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|"
+    r"no such host|name or service not known|temporary failure in name resolution|UnknownHostException|"
+    r"ConnectException|certificate verify|x509|certificate has expired|PKIX path|SSLHandshakeException|"
+    r"tls: |no route to host|network is unreachable",
+    re.IGNORECASE,
+)
 _LEAD_SHA = re.compile(r"^\s*([0-9a-f]{7,40})\b")
 
 
@@ -185,22 +193,20 @@ def _int(facts: Mapping[str, Any], key: str) -> int | None:
 
 
 def _outside(facts: Mapping[str, Any], evidence: Evidence) -> str | None:
-    """Why the cause is likely outside the repository, or None."""
+    """Why the cause is likely outside the repository, as the tools (or the error itself) say; or None."""
     fact = facts.get("outside_repo")
     if isinstance(fact, dict):
-        return (
-            clip(str(fact.get("reason") or "the cause is likely outside the repository"), 500)
-            if fact.get("likely")
-            else None
-        )
+        if fact.get("likely"):
+            return clip(str(fact.get("reason") or "the cause is likely outside the repository"), 500)
+        return None
     if isinstance(fact, str) and fact.strip():
         return clip(fact.strip(), 500)
-    if fact is True:
-        return "the cause is likely outside the repository"
     if evidence.outside and evidence.outside.get("likely"):
         return clip(str(evidence.outside.get("reason") or "the cause is likely outside the repository"), 500)
-    if evidence.frames and not facts.get("file"):
-        return f"none of the {evidence.frames} stack frame(s) maps to a file in the repository"
+    network = _NETWORK.search(str(facts.get("signature") or "")[:4000])
+    if network and not facts.get("file"):
+        failure = f"the error is a connection, DNS or TLS failure ('{network.group(0)}')"
+        return f"{failure} and no stack frame is in the repository"
     return None
 
 
@@ -233,24 +239,24 @@ def _same(a: str | None, b: str | None) -> bool:
     return min(len(a), len(b)) >= 7 and (a.startswith(b) or b.startswith(a))
 
 
-def _grade(suspect: str, candidates: list[Candidate], file_line: str) -> tuple[Confidence, str]:
-    """How strongly the evidence points at the named suspect."""
+def _grade(suspect: str, candidates: list[Candidate], file_line: str) -> tuple[Confidence | None, str]:
+    """How strongly the evidence points at the named suspect; None: too weakly to name it as the cause."""
     top = next((c for c in candidates if _same(c.sha, suspect)), None)
     if top is None:
         return "medium", "named by the suspect ranking; its evidence was not returned"
-    exact = any(f"last changed {file_line}," in r or r.endswith(f"last changed {file_line}") for r in top.reasons)
+    exact = any(r.startswith(f"last changed {file_line},") or r == f"last changed {file_line}" for r in top.reasons)
     recent = any("before the onset" in r for r in top.reasons)
     others = [c.score for c in candidates if c is not top and c.score is not None]
     ahead = not others or (top.score is not None and top.score >= CLEAR_RATIO * max(others))
     if exact and recent and ahead:
         return "high", "it last changed the failing line shortly before the onset, well ahead of any other commit"
-    if exact and (recent or ahead):
-        return "medium", "it last changed the failing line" + (
-            " shortly before the onset, but other commits score close" if recent else ", but not recently"
-        )
-    if exact or (recent and ahead):
-        return "low", "the evidence for it is partial: " + "; ".join(top.reasons[:2])
-    return "low", "it did not change the failing line itself"
+    if exact and recent:
+        return "medium", "it last changed the failing line shortly before the onset, but other commits score close"
+    if recent and ahead:
+        return "low", "it changed code near the failing line shortly before the onset, not the line itself"
+    if exact:
+        return None, f"{suspect[:7]} last changed the failing line, but long before the onset: it predates the incident"
+    return None, f"{suspect[:7]} neither changed the failing line nor came shortly before the onset"
 
 
 def _deploy(facts: Mapping[str, Any]) -> DeployInfo | None:
@@ -315,7 +321,9 @@ def title_of(service: str | None, signature: str | None, onset: str | None) -> s
     name = service or "incident"
     if not signature:
         return f"{name}: no new error found in the logs"
-    return f"{name}: {clip(signature, 160)}{_since(onset)}"
+    first = signature.strip().splitlines()[0] if signature.strip() else signature
+    short = first if len(first) <= 100 else first[:99].rstrip() + "…"
+    return f"{name}: {short}{_since(onset)}"
 
 
 def build_triage_findings(facts: Mapping[str, Any], evidence: Evidence, service: str | None) -> TriageFindings:
@@ -354,17 +362,32 @@ def _conclude(findings: TriageFindings, facts: Mapping[str, Any], evidence: Evid
     if not findings.signature:
         findings.reason = "no new error signature was found in the logs"
     elif outside:
-        findings.cause_in_repo, findings.confidence = False, "low"
-        findings.reason = outside
+        findings.cause_in_repo, findings.confidence, findings.reason = False, "low", outside
     elif commit and _HEX.match(commit.lower()) and findings.file and findings.line:
-        findings.suspect = SuspectCommit(sha=commit.lower(), subject=_str(facts, "commit_subject"))
-        findings.cause_in_repo = True
-        findings.confidence, findings.reason = _grade(commit, findings.candidates, f"{findings.file}:{findings.line}")
+        _judge_suspect(findings, commit.lower(), _str(facts, "commit_subject"))
     elif findings.candidates:
         findings.confidence = "low"
         findings.reason = "the suspect ranking found no clear winner among the commits that touched the failing code"
+    elif evidence.frames and not findings.file:
+        findings.reason = f"none of the {evidence.frames} stack frame(s) maps to a file in the repository"
     else:
         findings.reason = "no commit could be tied to the failing code"
+
+
+def _judge_suspect(findings: TriageFindings, commit: str, subject: str | None) -> None:
+    confidence, reason = _grade(commit, findings.candidates, f"{findings.file}:{findings.line}")
+    network = _NETWORK.search(findings.signature or "")
+    if network and confidence != "high":  # code changes rarely cause connection, DNS or TLS failures
+        findings.cause_in_repo, findings.confidence = False, "low"
+        failure = f"the error is a connection, DNS or TLS failure ('{network.group(0)}')"
+        findings.reason = f"{failure}, likely outside the repository; {reason}"
+        return
+    findings.reason = reason
+    if confidence is None:
+        findings.confidence = "low" if findings.candidates else "none"
+        return
+    findings.suspect = SuspectCommit(sha=commit, subject=subject)
+    findings.cause_in_repo, findings.confidence = True, confidence
 
 
 def next_action(findings: TriageFindings) -> str:
@@ -373,8 +396,8 @@ def next_action(findings: TriageFindings) -> str:
     if findings.suspect is not None and findings.confidence in ("high", "medium"):
         where = f" (deployed in {findings.deploy.version})" if findings.deploy and findings.deploy.version else ""
         return (
-            f"Revert or roll back commit {findings.suspect.sha[:12]}{where}, then confirm that "
-            f"'{clip(findings.signature or 'the error', 120)}' stops.{runbook}"
+            f"Revert or roll back commit {findings.suspect.sha[:12]}{where}, then confirm that the new error "
+            f"({clip(findings.signature or 'see above', 120)}) stops.{runbook}"
         )
     if findings.suspect is not None:
         return f"Confirm commit {findings.suspect.sha[:12]} against the failing line before reverting it.{runbook}"
