@@ -91,8 +91,7 @@ class Examined(_Out):
 class TriageFindings(_Out):
     """What an incident triage found, and how sure it is."""
 
-    title: str | None = Field(default=None, max_length=MAX_TEXT)
-    service: str | None = Field(default=None, max_length=200)
+    title: str | None = Field(default=None, max_length=MAX_TEXT, description="service: signature since HH:MM UTC")
     suspect: SuspectCommit | None = Field(default=None, description="the commit presented as the cause, if any")
     file: str | None = Field(default=None, max_length=MAX_TEXT, description="failing file, repository path")
     line: int | None = Field(default=None, ge=1)
@@ -334,7 +333,6 @@ def build_triage_findings(facts: Mapping[str, Any], evidence: Evidence, service:
     line = _int(facts, "line")
     findings = TriageFindings(
         title=title_of(service, signature, onset),
-        service=clip(service, 200) if service else None,
         file=file,
         line=line if line and line > 0 else None,
         signature=signature,

@@ -31,6 +31,7 @@ from jsonschema.validators import validator_for
 from pydantic import BaseModel, ValidationError
 
 from agents.findings import TriageFindings
+from tools._result import printable
 
 __all__ = [
     "OUTPUT_MODELS",
@@ -135,6 +136,17 @@ def parse_answer(text: str) -> tuple[Any, str]:
     return value, (bounded[: last.start()] + bounded[last.end() :]).strip() + "\n"
 
 
+def _printable(value: Any) -> Any:
+    """``value`` with every string (keys too) made printable; other JSON values as they are."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {printable(str(k)): _printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    return value
+
+
 def instructions(value: OutputSchema) -> str:
     """What a language model is told about the shape its answer must have."""
     schema = json.dumps(json_schema_of(value), separators=(",", ":"))
@@ -169,11 +181,13 @@ class StepOutputs:
             self._offered[step] = value
 
     def final(self) -> dict[str, Any] | None:
-        """The validated object of the last step that declares a schema and produced one."""
+        """The validated object of the last step that declares a schema and produced one,
+        with control characters in its strings escaped (it may quote logs and repositories)."""
         with self._lock:
             for step in reversed(self._order):
                 if step in self._valid:
-                    return self._valid[step]
+                    shown = _printable(self._valid[step])
+                    return shown if isinstance(shown, dict) else None
         return None
 
     def guardrail(self, step: str, retries: int) -> Any:

@@ -126,6 +126,11 @@ class CrewStep(BaseModel):
     name: str
     agent: str
     context: list[str] | None
+    output_schema: dict[str, Any] | None = Field(
+        default=None,
+        description="JSON Schema the step's answer must validate against (null: free text); the task's "
+        "output is the validated answer of the last step that declares one",
+    )
 
 
 class CrewPublic(BaseModel):
