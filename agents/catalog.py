@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from agents._yaml import load_yaml, locate, to_plain
 from agents.errors import ConfigError, ConfigIssue, UnknownCrewError
+from agents.outputs import schema_problems
 from agents.registry import tool_names
 from agents.schema import NAME_PATTERN, AgentSpec, CrewSpec, ModelProfile, ModelsSpec, Process
 
@@ -357,6 +358,8 @@ def _check_crew(crew: _Located, agents: dict[str, _Located], profiles: dict[str,
                         j,
                     )
                 )
+        for where, message in schema_problems(step.output_schema):
+            issues.append(crew.issue(message, "steps", i, "output_schema", *where))
         for fieldname in ("description", "expected_output"):
             for var in _undeclared(getattr(step, fieldname), declared):
                 issues.append(

@@ -40,6 +40,7 @@ __all__ = [
     "check_output_schema",
     "json_schema_of",
     "parse_answer",
+    "schema_problems",
     "validate_output",
 ]
 
@@ -61,20 +62,23 @@ class BadOutputError(Exception):
 
 
 def check_output_schema(value: Any) -> None:
-    """ValueError saying what is wrong with an ``output_schema`` declaration."""
-    if isinstance(value, str):
-        if value not in OUTPUT_MODELS:
-            raise ValueError(_unknown_model(value))
-        return
+    """ValueError for an ``output_schema`` naming no shipped model (the inline JSON Schema is
+    checked by ``schema_problems``, which can say where in it the problem is)."""
+    if isinstance(value, str) and value not in OUTPUT_MODELS:
+        raise ValueError(_unknown_model(value))
+
+
+def schema_problems(value: Any) -> list[tuple[tuple[str | int, ...], str]]:
+    """(path inside the schema, message) for each problem of an inline JSON Schema."""
     if not isinstance(value, dict):
-        raise ValueError("output_schema must be the name of a shipped model or a JSON Schema mapping")
+        return []
     try:
         validator_for(value, default=Draft202012Validator).check_schema(value)
     except SchemaError as e:
-        where = "/".join(str(p) for p in e.path)
-        raise ValueError(f"not a valid JSON Schema{f' at {where}' if where else ''}: {e.message[:300]}") from None
+        return [(tuple(e.path), f"not a valid JSON Schema: {e.message[:300]}")]
     if value.get("type") not in (None, "object"):
-        raise ValueError("output_schema must describe a JSON object (type: object)")
+        return [(("type",) if "type" in value else (), "output_schema must describe a JSON object (type: object)")]
+    return []
 
 
 def _unknown_model(name: str) -> str:
