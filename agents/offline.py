@@ -171,7 +171,10 @@ def decide(
         name = function.get("name", "")
         if not name or name in called:
             continue
-        arguments, missing = fill_arguments(function.get("parameters") or {}, facts)
+        parameters = function.get("parameters") or {}
+        if _needs_unset_input(parameters, ledger.inputs):
+            continue  # e.g. search_runbooks when no runbooks were given: not a failure, nothing to do
+        arguments, missing = fill_arguments(parameters, facts)
         if missing:
             if set(missing) - set(ledger.inputs):  # a finding is missing, not an input left unset
                 skipped.append(f"{name} (no {', '.join(missing)} was found)")
@@ -196,6 +199,17 @@ def _from_facts(schema: OutputSchema, facts: dict[str, Any]) -> dict[str, Any]:
     """An object for a declared shape: each property that a fact of the same name fills."""
     properties = json_schema_of(schema).get("properties") or {}
     return {name: facts[name] for name in properties if name in facts}
+
+
+def _needs_unset_input(parameters: dict[str, Any], inputs: Mapping[str, Any]) -> bool:
+    """Whether the tool takes, by name, a crew input that was left unset and would use a default
+    of its own instead (search_runbooks reading ./runbooks when no runbooks were given)."""
+    properties: dict[str, Any] = parameters.get("properties") or {}
+    return any(
+        name in inputs and inputs[name] in ("", None) and prop.get("default") not in (None, "")
+        for name, prop in properties.items()
+        if isinstance(prop, dict)
+    )
 
 
 def gather_facts(ledger: FactsLedger, step: str | None, context: list[str] | None = None) -> dict[str, Any]:
