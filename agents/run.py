@@ -95,17 +95,22 @@ def run_crew(
         raise stop
     token = add_stream_sink(sink)
     try:
-        output = assembled.crew.kickoff(inputs=dict(inputs))
-    except Exception as e:
-        failure = assembled.outputs.failure
-        if failure is not None:  # CrewAI's generic guardrail error; say which step and what was wrong
-            raise failure from e
-        raise
+        output = _kickoff(assembled, inputs)
     finally:
         reset_stream_sinks(token)
     if not usage.get("total_tokens"):  # a provider that reports usage only on the crew output
         usage.update(_crew_usage(output))
     return RunOutcome(result=printable(str(output.raw)), usage=usage, output=_output(assembled))
+
+
+def _kickoff(assembled: AssembledCrew, inputs: Mapping[str, Any]) -> Any:
+    try:
+        return assembled.crew.kickoff(inputs=dict(inputs))
+    except Exception as e:
+        failure = assembled.outputs.failure
+        if failure is not None:  # CrewAI's generic guardrail error; say which step and what was wrong
+            raise failure from e
+        raise
 
 
 def _output(assembled: AssembledCrew) -> dict[str, Any] | None:
