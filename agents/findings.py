@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,6 +37,7 @@ __all__ = [
 Confidence = Literal["high", "medium", "low", "none"]
 MAX_TEXT = 2000
 MAX_ITEMS = 20
+RECENT_DAYS = 7  # a commit this close before the onset is a recent change
 CLEAR_RATIO = 1.5  # a top candidate scoring this many times the next is well ahead
 _HEX = re.compile(r"^[0-9a-f]{7,40}$")
 # errors of the network, name resolution or TLS: a code change is rarely their cause
@@ -69,6 +71,8 @@ class Candidate(_Out):
     sha: str | None = Field(default=None, max_length=64)
     subject: str | None = Field(default=None, max_length=MAX_TEXT)
     score: float | None = None
+    date: str | None = Field(default=None, max_length=64, description="commit date, ISO 8601")
+    lines: list[str] = Field(default_factory=list, max_length=MAX_ITEMS, description="failing lines it last changed")
     reasons: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
 
 
@@ -130,6 +134,8 @@ class Evidence:
         self.candidates: list[dict[str, Any]] = []
         self.commits: list[str] = []
         self.outside: dict[str, Any] | None = None
+        self.clear: bool | None = None  # the suspect ranking's own verdict, when it gives one
+        self.verdict: str | None = None
 
     def record(self, result: ToolResult) -> None:
         data = result.data if isinstance(result.data, dict) else {}
@@ -172,6 +178,9 @@ class Evidence:
                 self.commits.append(sha)
         if isinstance(data.get("outside_repo"), dict):
             self.outside = dict(data["outside_repo"])
+        if isinstance(data.get("clear"), bool):
+            self.clear = data["clear"]
+            self.verdict = clip(str(data.get("confidence") or ""), 300) or None
 
 
 # --------------------------------------------------------------------------------------
@@ -217,6 +226,8 @@ def _candidate(item: Any) -> Candidate | None:
             sha=clip(str(item.get("sha") or item.get("short_sha") or ""), 64) or None,
             subject=clip(str(item["subject"]), MAX_TEXT) if item.get("subject") else None,
             score=float(score) if isinstance(score, int | float) and not isinstance(score, bool) else None,
+            date=clip(item["date"], 64) if isinstance(item.get("date"), str) else None,
+            lines=[clip(str(x), 300) for x in item.get("lines") or [] if isinstance(x, str)][:10],
             reasons=[clip(str(r), 300) for r in reasons if r][:5],
         )
     if isinstance(item, str) and item.strip():
@@ -238,13 +249,33 @@ def _same(a: str | None, b: str | None) -> bool:
     return min(len(a), len(b)) >= 7 and (a.startswith(b) or b.startswith(a))
 
 
-def _grade(suspect: str, candidates: list[Candidate], file_line: str) -> tuple[Confidence | None, str]:
+def _recent(candidate: Candidate, onset: str | None) -> bool:
+    """Committed within RECENT_DAYS before the onset (by its date, or as its reasons say)."""
+    when, start = _time(candidate.date), _time(onset)
+    if when is not None and start is not None:
+        return timedelta(0) <= start - when <= timedelta(days=RECENT_DAYS)
+    return any("before the onset" in r for r in candidate.reasons)
+
+
+def _time(value: str | None) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat((value or "").replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _grade(
+    suspect: str, candidates: list[Candidate], file_line: str, onset: str | None
+) -> tuple[Confidence | None, str]:
     """How strongly the evidence points at the named suspect; None: too weakly to name it as the cause."""
     top = next((c for c in candidates if _same(c.sha, suspect)), None)
     if top is None:
         return "medium", "named by the suspect ranking; its evidence was not returned"
-    exact = any(r.startswith(f"last changed {file_line},") or r == f"last changed {file_line}" for r in top.reasons)
-    recent = any("before the onset" in r for r in top.reasons)
+    exact = file_line in top.lines[:1] or any(
+        r.startswith(f"last changed {file_line},") or r == f"last changed {file_line}" for r in top.reasons
+    )
+    recent = _recent(top, onset)
     others = [c.score for c in candidates if c is not top and c.score is not None]
     ahead = not others or (top.score is not None and top.score >= CLEAR_RATIO * max(others))
     if exact and recent and ahead:
@@ -362,18 +393,26 @@ def _conclude(findings: TriageFindings, facts: Mapping[str, Any], evidence: Evid
     elif outside:
         findings.cause_in_repo, findings.confidence, findings.reason = False, "low", outside
     elif commit and _HEX.match(commit.lower()) and findings.file and findings.line:
-        _judge_suspect(findings, commit.lower(), _str(facts, "commit_subject"))
+        _judge_suspect(findings, commit.lower(), _str(facts, "commit_subject"), evidence)
     elif findings.candidates:
         findings.confidence = "low"
-        findings.reason = "the suspect ranking found no clear winner among the commits that touched the failing code"
+        findings.reason = "no clear suspect: " + (
+            evidence.verdict or "the ranking found no clear winner among the commits that touched the failing code"
+        )
     elif evidence.frames and not findings.file:
         findings.reason = f"none of the {evidence.frames} stack frame(s) maps to a file in the repository"
     else:
         findings.reason = "no commit could be tied to the failing code"
 
 
-def _judge_suspect(findings: TriageFindings, commit: str, subject: str | None) -> None:
-    confidence, reason = _grade(commit, findings.candidates, f"{findings.file}:{findings.line}")
+def _judge_suspect(findings: TriageFindings, commit: str, subject: str | None, evidence: Evidence) -> None:
+    confidence, reason = _grade(commit, findings.candidates, f"{findings.file}:{findings.line}", findings.onset)
+    if evidence.clear is not None:  # the ranking judged the winner itself: it is named only when clear
+        if not evidence.clear:
+            findings.confidence = "low" if findings.candidates else "none"
+            findings.reason = f"no clear suspect: {evidence.verdict or reason}"
+            return
+        confidence = confidence if confidence == "high" else "medium"
     network = _NETWORK.search(findings.signature or "")
     if network and confidence != "high":  # code changes rarely cause connection, DNS or TLS failures
         findings.cause_in_repo, findings.confidence = False, "low"

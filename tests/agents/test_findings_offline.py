@@ -202,3 +202,32 @@ def test_nothing_new_in_the_logs_says_so() -> None:
     assert (found.suspect, found.confidence, found.cause_in_repo) == (None, "none", None)
     assert found.title == "fx: no new error found in the logs"
     assert "Widen the log window" in found.next_action
+
+
+def _suspects_result(clear: bool, why: str) -> ToolResult:
+    """suspect_commits as it reports its own verdict: ranked candidates, clear or not, and why."""
+    candidates = [
+        {"sha": "1234567abcdef", "subject": "fx: rates.yaml timeout 2s", "date": "2026-09-01T10:00:00Z", "score": 9.0,
+         "reasons": ["changed a value the error quotes"], "lines": ["config/rates.yaml:3"]},
+        {"sha": "89abcdef01234", "subject": "fx: retry", "date": "2026-11-19T10:00:00Z", "score": 8.0,
+         "reasons": ["last changed 2 line(s) within ±3 of fx/rates.py:12"], "lines": ["fx/rates.py:11"]},
+    ]  # fmt: skip
+    return ToolResult(tool="suspect_commits", summary="ranked", data={"candidates": candidates, "clear": clear,
+                                                                      "confidence": why})  # fmt: skip
+
+
+def test_the_rankings_own_verdict_decides_whether_a_commit_is_named() -> None:
+    unclear = Evidence()
+    unclear.record(_suspects_result(False, "89abcde scores close to the top (8.0 vs 9.0)"))
+    found = build_triage_findings(FACTS, unclear, "fx")
+    assert found.suspect is None and found.confidence == "low"
+    assert found.reason == "no clear suspect: 89abcde scores close to the top (8.0 vs 9.0)"
+    assert [c.sha for c in found.candidates] == ["1234567abcdef", "89abcdef01234"]
+
+    clear = Evidence()
+    clear.record(_suspects_result(True, "clear winner"))
+    facts = {**FACTS, "commit": "1234567abcdef", "commit_subject": "fx: rates.yaml timeout 2s"}
+    found = build_triage_findings(facts, clear, "fx")
+    # an old commit that changed a value the error quotes: named, as the ranking judged, but not "high"
+    assert found.suspect is not None and found.suspect.sha == "1234567abcdef"
+    assert (found.confidence, found.cause_in_repo) == ("medium", True)
