@@ -176,11 +176,19 @@ class Evidence:
             sha = str(item.get("short_sha") or item.get("sha") or "")[:12]
             if sha and sha not in self.commits:
                 self.commits.append(sha)
+        self._verdict(data)
+
+    def _verdict(self, data: Mapping[str, Any]) -> None:
+        """The suspect ranking's own verdict (clear winner or not, and why), when it gives one."""
         if isinstance(data.get("outside_repo"), dict):
             self.outside = dict(data["outside_repo"])
+        verdict = data.get("confidence")
         if isinstance(data.get("clear"), bool):
             self.clear = data["clear"]
-            self.verdict = clip(str(data.get("confidence") or ""), 300) or None
+        elif isinstance(verdict, str) and isinstance(data.get("outside_repo"), dict):  # a ranking with a verdict
+            self.clear = verdict == "clear winner"
+        if self.clear is not None and isinstance(verdict, str):
+            self.verdict = clip(verdict, 300) or None
 
 
 # --------------------------------------------------------------------------------------
@@ -351,9 +359,13 @@ def title_of(service: str | None, signature: str | None, onset: str | None) -> s
     name = service or "incident"
     if not signature:
         return f"{name}: no new error found in the logs"
+    return f"{name}: {_shortened(signature)}{_since(onset)}"
+
+
+def _shortened(signature: str, limit: int = 100) -> str:
+    """The first line of a signature, cut with an ellipsis past ``limit`` characters."""
     first = signature.strip().splitlines()[0] if signature.strip() else signature
-    short = first if len(first) <= 100 else first[:99].rstrip() + "…"
-    return f"{name}: {short}{_since(onset)}"
+    return first if len(first) <= limit else first[: limit - 1].rstrip() + "…"
 
 
 def build_triage_findings(facts: Mapping[str, Any], evidence: Evidence, service: str | None) -> TriageFindings:
@@ -405,6 +417,12 @@ def _conclude(findings: TriageFindings, facts: Mapping[str, Any], evidence: Evid
         findings.reason = "no commit could be tied to the failing code"
 
 
+def _quotes_the_error(commit: str, candidates: list[Candidate]) -> bool:
+    """Whether the ranking says the commit set a value the error text quotes (a host, a port, a timeout)."""
+    top = next((c for c in candidates if _same(c.sha, commit)), None)
+    return top is not None and any("error text mentions" in r or "value the error" in r for r in top.reasons)
+
+
 def _judge_suspect(findings: TriageFindings, commit: str, subject: str | None, evidence: Evidence) -> None:
     confidence, reason = _grade(commit, findings.candidates, f"{findings.file}:{findings.line}", findings.onset)
     if evidence.clear is not None:  # the ranking judged the winner itself: it is named only when clear
@@ -414,10 +432,10 @@ def _judge_suspect(findings: TriageFindings, commit: str, subject: str | None, e
             return
         confidence = confidence if confidence == "high" else "medium"
     network = _NETWORK.search(findings.signature or "")
-    if network and confidence != "high":  # code changes rarely cause connection, DNS or TLS failures
+    if network and not _quotes_the_error(commit, findings.candidates):  # code rarely breaks TLS, DNS or connections
         findings.cause_in_repo, findings.confidence = False, "low"
         failure = f"the error is a connection, DNS or TLS failure ('{network.group(0)}')"
-        findings.reason = f"{failure}, likely outside the repository; {reason}"
+        findings.reason = f"{failure}, likely outside the repository (of the best candidate {commit[:7]}: {reason})"
         return
     findings.reason = reason
     if confidence is None:
@@ -434,12 +452,15 @@ def next_action(findings: TriageFindings) -> str:
         where = f" (deployed in {findings.deploy.version})" if findings.deploy and findings.deploy.version else ""
         return (
             f"Revert or roll back commit {findings.suspect.sha[:12]}{where}, then confirm that the new error "
-            f"({clip(findings.signature or 'see above', 120)}) stops.{runbook}"
+            f"({_shortened(findings.signature or 'see above')}) stops.{runbook}"
         )
     if findings.suspect is not None:
         return f"Confirm commit {findings.suspect.sha[:12]} against the failing line before reverting it.{runbook}"
     if findings.cause_in_repo is False:
-        return f"Check the dependency, network or partner the error names and escalate to its owner.{runbook}"
+        return (
+            "Check the service, certificate, network or dependency the error names (it starts outside this "
+            f"repository) and escalate to its owner.{runbook}"
+        )
     if findings.candidates:
         return f"Review the ranked candidates against the failing code; none is clear enough to revert.{runbook}"
     if not findings.signature:

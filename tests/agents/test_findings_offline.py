@@ -231,3 +231,25 @@ def test_the_rankings_own_verdict_decides_whether_a_commit_is_named() -> None:
     # an old commit that changed a value the error quotes: named, as the ranking judged, but not "high"
     assert found.suspect is not None and found.suspect.sha == "1234567abcdef"
     assert (found.confidence, found.cause_in_repo) == ("medium", True)
+
+
+@pytest.mark.parametrize("quotes_value", [False, True])
+def test_a_tls_failure_is_not_blamed_on_code_unless_a_commit_set_what_it_quotes(quotes_value: bool) -> None:
+    reasons = ["last changed fx/rates.py:12, the innermost frame's line", "committed 5 hour(s) before the onset"]
+    if quotes_value:
+        reasons.append("set 'rates.partner.example' in config/fx.yaml; the error text mentions it")
+    result = ToolResult(
+        tool="suspect_commits",
+        summary="ranked",
+        data={"candidates": [{"sha": "1234567abcdef", "subject": "fx: client", "score": 50.0, "reasons": reasons}]},
+    )
+    evidence = Evidence()
+    evidence.record(result)
+    signature = "SSLHandshakeException: PKIX path validation failed for rates.partner.example"
+    facts = {**FACTS, "signature": signature, "commit": "1234567abcdef", "commit_subject": "fx: client"}
+    found = build_triage_findings(facts, evidence, "fx")
+    if quotes_value:
+        assert found.suspect is not None and found.cause_in_repo is True
+    else:
+        assert found.suspect is None and found.cause_in_repo is False and found.confidence == "low"
+        assert "TLS failure ('SSLHandshakeException')" in (found.reason or "") and "escalate" in found.next_action
