@@ -326,7 +326,7 @@ def _verdict(findings: TriageFindings) -> str:
     text = (
         f"The new error `{_md(findings.signature)}`{_md(detail)} is raised at `{_md(findings.file)}:{findings.line}`, "
         f"a line last changed before the onset by commit `{sha}`{_md(f' {subject!r}' if subject else '')}"
-        f"{_md(f', which reached production in {deploy}' if deploy else '')}."
+        f"{_md(f', which reached production in deploy {deploy}' if deploy else '')}."
     )
     return f"{text} Confidence: **{findings.confidence}** ({_md(findings.reason or '')})."
 
@@ -345,8 +345,8 @@ def _deploy_text(findings: TriageFindings) -> str:
     deploy = findings.deploy
     if deploy is None:
         return ""
-    name = deploy.version or (deploy.sha[:12] if deploy.sha else "the deploy")
-    parts = [f"deploy {name}"]
+    name = deploy.version or (deploy.sha[:12] if deploy.sha else "unnamed")
+    parts = [name]
     if deploy.version and deploy.sha:
         parts.append(f"({deploy.sha[:12]})")
     if deploy.time:

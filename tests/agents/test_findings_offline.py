@@ -169,7 +169,7 @@ def test_no_clear_winner_lists_candidates_and_names_no_cause() -> None:
     report = write_report([], facts, [], found)
     assert report.startswith("# fx: ValueError: bad rate since 10:00 UTC\n")
     assert "**No root cause found in this repository.**" in report
-    assert "**Deploy:** deploy 3.1.0 (a1b2c3d4e5f6) at 2026-11-20T09:58:00Z after 3.0.9" in report
+    assert "**Deploy:** 3.1.0 (a1b2c3d4e5f6) at 2026-11-20T09:58:00Z after 3.0.9" in report
     assert "/srv/crewgate" not in report
 
 
