@@ -19,15 +19,21 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from agents.catalog import Catalog
 from agents.facts import FactsLedger
+from agents.findings import Evidence
 from agents.models import make_llm
+from agents.outputs import StepOutputs, instructions
 from agents.registry import tool_class
-from agents.schema import Process
+from agents.schema import Process, StepSpec
+from tools._result import ToolResult
 
 __all__ = ["AssembledCrew", "build_crew", "render_unset"]
 
 NOT_GIVEN = "not given"
+log = structlog.get_logger("crewgate.assemble")
 
 
 @dataclass
@@ -35,15 +41,54 @@ class AssembledCrew:
     crew: Any  # crewai.Crew
     agent_keys: dict[str, str]  # str(Agent.id) -> YAML agent name
     ledger: FactsLedger
+    outputs: StepOutputs  # the declared step outputs and, after the run, the validated one
 
 
-def _bound(llm: Any, ledger: FactsLedger) -> Any:
+class _Sink:
+    """Where the run's tools report: the facts ledger, and the evidence kept for the findings."""
+
+    def __init__(self, ledger: FactsLedger, evidence: Evidence) -> None:
+        self._ledger = ledger
+        self._evidence = evidence
+
+    def record(self, result: ToolResult) -> None:
+        self._ledger.record(result)
+        try:
+            self._evidence.record(result)
+        except Exception:  # evidence only adds detail to the findings; it never fails a tool call
+            log.warning("tool evidence not kept", tool=result.tool, exc_info=True)
+
+
+def _bound(llm: Any, ledger: FactsLedger, outputs: StepOutputs, evidence: Evidence) -> Any:
     """The offline model reads and records this run's facts; other models need nothing."""
     from agents.offline import OfflineLLM
 
     if isinstance(llm, OfflineLLM):
-        llm.bind(ledger)
+        llm.bind(ledger, outputs, evidence)
     return llm
+
+
+def _is_offline(llm: Any) -> bool:
+    from agents.offline import OfflineLLM
+
+    return isinstance(llm, OfflineLLM)
+
+
+def _shape_kwargs(step: StepSpec, outputs: StepOutputs, agent: Any) -> dict[str, Any]:
+    """A guardrail that checks the step's answer against its declared shape (none if it declares none)."""
+    if step.output_schema is None:
+        return {}
+    return {
+        "guardrail": outputs.guardrail(step.name, step.output_retries),
+        "guardrail_max_retries": step.output_retries,
+    }
+
+
+def _expected(text: str, step: StepSpec, agent: Any) -> str:
+    """A language model is told the shape its answer must have; the offline model hands it over directly."""
+    if step.output_schema is None or _is_offline(agent.llm):
+        return text
+    return text + instructions(step.output_schema)
 
 
 def render_unset(text: str, unset: Collection[str]) -> str:
@@ -72,6 +117,9 @@ def build_crew(
     if spec.manager:
         names.append(spec.manager)
     ledger = FactsLedger(inputs)
+    evidence = Evidence()
+    outputs = StepOutputs({s.name: s.output_schema for s in spec.steps if s.output_schema is not None})
+    sink = _Sink(ledger, evidence)
     unset = {k for k, v in inputs.items() if v in ("", None) and k in spec.inputs and not spec.inputs[k].is_required}
     llms: dict[str, Any] = {}
 
@@ -81,7 +129,7 @@ def build_crew(
     def llm_for(profile_name: str | None) -> Any:
         chosen, profile = catalog.profile(profile_name)
         if chosen not in llms:
-            llms[chosen] = _bound(make_llm(chosen, profile, inputs=inputs, env=env), ledger)
+            llms[chosen] = _bound(make_llm(chosen, profile, inputs=inputs, env=env), ledger, outputs, evidence)
         return llms[chosen]
 
     agents: dict[str, Any] = {}
@@ -91,7 +139,7 @@ def build_crew(
             role=text(a.role),
             goal=text(a.goal),
             backstory=text(a.backstory),
-            tools=[tool_class(t)(roots=tuple(roots), facts_sink=ledger) for t in a.tools],
+            tools=[tool_class(t)(roots=tuple(roots), facts_sink=sink) for t in a.tools],
             llm=llm_for(a.model),
             max_iter=a.max_iter,
             max_rpm=a.max_rpm,
@@ -106,13 +154,13 @@ def build_crew(
 
     tasks: dict[str, Any] = {}
     for step in spec.steps:
-        kwargs: dict[str, Any] = {}
+        kwargs = _shape_kwargs(step, outputs, agents[step.agent])
         if step.context is not None:
             kwargs["context"] = [tasks[c] for c in step.context]
         tasks[step.name] = Task(
             name=step.name,
             description=text(step.description),
-            expected_output=text(step.expected_output),
+            expected_output=_expected(text(step.expected_output), step, agents[step.agent]),
             agent=agents[step.agent],
             **kwargs,
         )
@@ -138,4 +186,4 @@ def build_crew(
         **crew_kwargs,
     )
     agent_keys = {str(agent.id): name for name, agent in agents.items()}
-    return AssembledCrew(crew=crew, agent_keys=agent_keys, ledger=ledger)
+    return AssembledCrew(crew=crew, agent_keys=agent_keys, ledger=ledger, outputs=outputs)

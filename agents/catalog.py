@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from agents._yaml import YamlLimits, decode, locate, parse_yaml, to_plain
 from agents.errors import ConfigError, ConfigIssue, UnknownCrewError
+from agents.outputs import schema_problems
 from agents.registry import tool_names
 from agents.schema import NAME_PATTERN, AgentSpec, CrewSpec, ModelProfile, ModelsSpec, Process
 
@@ -588,6 +589,8 @@ def _check_crew(crew: _Located, agents: dict[str, _Located], profiles: dict[str,
         if step.agent not in agents:
             issues.append(crew.unknown("agent", step.agent, agents, "steps", i, "agent"))
         issues.extend(_check_context(crew, i, step, position))
+        for where, message in schema_problems(step.output_schema):
+            issues.append(crew.issue(message, "steps", i, "output_schema", *where))
         for fieldname in ("description", "expected_output"):
             for var in _undeclared(getattr(step, fieldname), declared):
                 message = f"placeholder '{{{var}}}' is not a declared input of crew (inputs: {_known(declared)})"

@@ -29,6 +29,8 @@ from crewai.llms.base_llm import BaseLLM, llm_call_context
 from pydantic import Field, PrivateAttr
 
 from agents.facts import FactsLedger, ToolRecord
+from agents.findings import Evidence, TriageFindings, build_triage_findings
+from agents.outputs import OutputSchema, StepOutputs, json_schema_of
 from tools._result import printable
 
 __all__ = ["OfflineLLM", "decide"]
@@ -61,10 +63,15 @@ class OfflineLLM(BaseLLM):
     provider: str = "offline"
     inputs: dict[str, Any] = Field(default_factory=dict)
     _ledger: FactsLedger | None = PrivateAttr(default=None)
+    _outputs: StepOutputs | None = PrivateAttr(default=None)
+    _evidence: Evidence | None = PrivateAttr(default=None)
 
-    def bind(self, ledger: FactsLedger) -> None:
-        """Read and record facts in this run's ledger (the assembly binds one per run)."""
+    def bind(self, ledger: FactsLedger, outputs: StepOutputs | None = None, evidence: Evidence | None = None) -> None:
+        """Read and record facts in this run's ledger (the assembly binds one per run); hand
+        structured answers to ``outputs`` for the steps that declare a shape."""
         self._ledger = ledger
+        self._outputs = outputs
+        self._evidence = evidence
 
     @property
     def ledger(self) -> FactsLedger:
@@ -114,6 +121,8 @@ class OfflineLLM(BaseLLM):
                 step=step,
                 context=_context_of(from_task),
                 role=getattr(from_agent, "role", ""),
+                outputs=self._outputs,
+                evidence=self._evidence,
             )
             prompt_tokens = _estimate_tokens(messages)
             completion_tokens = _estimate_tokens(answer if isinstance(answer, str) else json.dumps(answer))
@@ -143,10 +152,14 @@ def decide(
     step: str | None = None,
     context: list[str] | None = None,
     role: str = "",
+    outputs: StepOutputs | None = None,
+    evidence: Evidence | None = None,
 ) -> str | list[dict[str, Any]]:
     """The policy: the next tool call, or the final answer (whose facts go to the ledger).
 
-    ``ledger`` may be a plain mapping of inputs, for a conversation outside a run.
+    ``ledger`` may be a plain mapping of inputs, for a conversation outside a run. A step
+    that declares an output shape (``outputs``) gets its structured answer handed over
+    out of band; for ``triage_findings`` the answer is the incident report built on it.
     """
     if not isinstance(ledger, FactsLedger):
         ledger = FactsLedger(ledger)
@@ -158,15 +171,45 @@ def decide(
         name = function.get("name", "")
         if not name or name in called:
             continue
-        arguments, missing = fill_arguments(function.get("parameters") or {}, facts)
+        parameters = function.get("parameters") or {}
+        if _needs_unset_input(parameters, ledger.inputs):
+            continue  # e.g. search_runbooks when no runbooks were given: not a failure, nothing to do
+        arguments, missing = fill_arguments(parameters, facts)
         if missing:
-            skipped.append(f"{name} (no value for {', '.join(missing)})")
+            if set(missing) - set(ledger.inputs):  # a finding is missing, not an input left unset
+                skipped.append(f"{name} (no {', '.join(missing)} was found)")
             continue
         call_id = f"call_{len(called) + 1}_{name}"
         return [{"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}]
-    answer = write_answer(messages, facts, ledger.tool_records(step), role=role, skipped=skipped)
+    schema = outputs.schema_for(step) if outputs is not None else None
+    records = ledger.tool_records(step)
+    if outputs is not None and step and schema == "triage_findings":
+        findings = build_triage_findings(facts, evidence or Evidence(), ledger.inputs.get("service"))
+        outputs.offer(step, findings.model_dump(mode="json"))
+        answer = write_report(messages, facts, records, findings)
+    else:
+        answer = write_answer(messages, facts, records, role=role, skipped=skipped)
+        if outputs is not None and step and schema is not None:
+            outputs.offer(step, _from_facts(schema, facts))
     ledger.record_answer(step, {k: v for k, v in facts.items() if not k.startswith("line_window")})
     return answer
+
+
+def _from_facts(schema: OutputSchema, facts: dict[str, Any]) -> dict[str, Any]:
+    """An object for a declared shape: each property that a fact of the same name fills."""
+    properties = json_schema_of(schema).get("properties") or {}
+    return {name: facts[name] for name in properties if name in facts}
+
+
+def _needs_unset_input(parameters: dict[str, Any], inputs: Mapping[str, Any]) -> bool:
+    """Whether the tool takes, by name, a crew input that was left unset and would use a default
+    of its own instead (search_runbooks reading ./runbooks when no runbooks were given)."""
+    properties: dict[str, Any] = parameters.get("properties") or {}
+    return any(
+        name in inputs and inputs[name] in ("", None) and prop.get("default") not in (None, "")
+        for name, prop in properties.items()
+        if isinstance(prop, dict)
+    )
 
 
 def gather_facts(ledger: FactsLedger, step: str | None, context: list[str] | None = None) -> dict[str, Any]:
@@ -241,6 +284,140 @@ def write_answer(
     if not (findings or summaries or failures):
         lines += ["No tool produced findings for this step.", ""]
     return printable("\n".join(lines).rstrip("\n") + "\n")
+
+
+def write_report(
+    messages: list[dict[str, Any]], facts: dict[str, Any], records: list[ToolRecord], findings: TriageFindings
+) -> str:
+    """The incident report a person reads, built on the findings (the same ones ``output`` carries)."""
+    lines = [f"# {_md(findings.title or 'Incident triage')}", "", _verdict(findings), ""]
+    lines += [f"**Next action:** {_md(findings.next_action)}", ""]
+    lines += _section("Findings", _finding_lines(findings))
+    lines += _section("Ranked candidates", _candidate_lines(findings), numbered=True)
+    lines += _section("Secondary symptoms", [_symptom(s.signature, s.count, s.onset) for s in findings.secondary])
+    lines += _section("Ruled out", [_md(item) for item in findings.ruled_out])
+    lines += _section("Evidence", [f"`{r.tool}`: {_md(r.summary)}" for r in records if r.summary])
+    lines += _section("Examined", _examined_lines(findings))
+    lines += _section("Tool errors", _failures(messages))
+    if facts.get("trace"):
+        lines += ["**Stack trace**", "", *_fenced(str(facts["trace"]).strip()), ""]
+    return printable("\n".join(lines).rstrip("\n") + "\n")
+
+
+def _section(title: str, items: list[str], *, numbered: bool = False) -> list[str]:
+    if not items:
+        return []
+    return [f"**{title}**", "", *((f"{i}. " if numbered else "- ") + item for i, item in enumerate(items, 1)), ""]
+
+
+def _verdict(findings: TriageFindings) -> str:
+    """The one paragraph that says what caused the incident, or plainly that nothing was found."""
+    if findings.suspect is None:
+        lead = "**No root cause found in this repository.**"
+        if findings.cause_in_repo is False:
+            lead = "**The cause is likely outside this repository; no commit here is to blame.**"
+        looked = _looked_at(findings)
+        return f"{lead} {_md(_sentence(findings.reason or ''))}{' ' + looked if looked else ''}"
+    sha, subject = findings.suspect.sha[:12], findings.suspect.subject
+    count = f"{findings.count} occurrences" if findings.count is not None else ""
+    since = f"since {findings.onset}" if findings.onset else ""
+    detail = f" ({', '.join(p for p in (count, since) if p)})" if count or since else ""
+    deploy = _deploy_text(findings)
+    text = (
+        f"The new error `{_md(findings.signature)}`{_md(detail)} is raised at `{_md(findings.file)}:{findings.line}`, "
+        f"a line last changed before the onset by commit `{sha}`{_md(f' {subject!r}' if subject else '')}"
+        f"{_md(f', which reached production in deploy {deploy}' if deploy else '')}."
+    )
+    return f"{text} Confidence: **{findings.confidence}** ({_md(findings.reason or '')})."
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".") if text else ""
+
+
+def _looked_at(findings: TriageFindings) -> str:
+    seen = _examined_lines(findings)
+    return ("Looked at: " + "; ".join(seen) + ".") if seen else ""
+
+
+def _deploy_text(findings: TriageFindings) -> str:
+    deploy = findings.deploy
+    if deploy is None:
+        return ""
+    name = deploy.version or (deploy.sha[:12] if deploy.sha else "unnamed")
+    parts = [name]
+    if deploy.version and deploy.sha:
+        parts.append(f"({deploy.sha[:12]})")
+    if deploy.time:
+        parts.append(f"at {deploy.time}")
+    if deploy.previous_version:
+        parts.append(f"after {deploy.previous_version}")
+    return " ".join(parts)
+
+
+def _finding_lines(findings: TriageFindings) -> list[str]:
+    pairs: list[tuple[str, Any]] = [
+        ("Top new error signature", findings.signature),
+        ("Occurrences of the new signature", findings.count),
+        ("Onset", findings.onset),
+        ("Deploy", _deploy_text(findings) or None),
+        ("Suspect commit", findings.suspect.sha if findings.suspect else None),
+        ("Suspect commit subject", findings.suspect.subject if findings.suspect else None),
+        ("Failing line" if findings.suspect else "Innermost frame in the repository", _where(findings)),
+        ("Confidence", findings.confidence),
+        ("Runbook", findings.runbook),
+    ]
+    return [f"**{label}:** {_md(value)}" for label, value in pairs if value not in (None, "")]
+
+
+def _where(findings: TriageFindings) -> str | None:
+    if not findings.file:
+        return None
+    return f"{findings.file}:{findings.line}" if findings.line else findings.file
+
+
+def _candidate_lines(findings: TriageFindings) -> list[str]:
+    if findings.suspect is not None and len(findings.candidates) < 2:
+        return []
+    out = []
+    for c in findings.candidates:
+        score = f" (score {c.score:g})" if c.score is not None else ""
+        head = " ".join(p for p in (f"`{c.sha[:12]}`" if c.sha else "", _md(repr(c.subject)) if c.subject else "") if p)
+        out.append(f"{head}{score}: {_md('; '.join(c.reasons[:3]))}".strip(": "))
+    return out
+
+
+def _symptom(signature: str, count: int | None, onset: str | None) -> str:
+    detail = ", ".join(
+        p for p in (f"{count} occurrences" if count is not None else "", f"since {onset}" if onset else "") if p
+    )
+    return f"{_md(signature)}{f' ({_md(detail)})' if detail else ''}"
+
+
+def _examined_lines(findings: TriageFindings) -> list[str]:
+    seen = findings.examined
+    logs = [f"{n:,} {label}" for n, label in ((seen.log_files, "log file(s)"), (seen.records, "log records"),
+                                               (seen.signatures, "error signature(s)")) if n is not None]  # fmt: skip
+    out = [", ".join(logs)] if logs else []
+    if seen.frames is not None:
+        out.append(f"{seen.frames} stack frame(s)")
+    if seen.repo_files:
+        out.append("repository files " + ", ".join(f"`{_md(f)}`" for f in seen.repo_files[:8]))
+    if seen.commits:
+        out.append(
+            f"{len(seen.commits)} commit(s) considered: " + ", ".join(f"`{_md(c[:7])}`" for c in seen.commits[:8])
+        )
+    return out
+
+
+def _failures(messages: list[dict[str, Any]]) -> list[str]:
+    """Tool calls that failed (their text is shown, bounded and escaped)."""
+    return [
+        _md(_text(m.get("content")).strip()[:300])
+        for m in messages
+        if m.get("role") == "tool" and not isinstance(_json(_text(m.get("content"))), dict)
+    ]
 
 
 def _fenced(text: str) -> list[str]:

@@ -8,7 +8,9 @@ sink serialises on a lock to keep one run's events in one order.
 The sink also tells the run's facts ledger which step is running, and, when CrewAI
 answers a tool call from its cache (the tool does not run), that the earlier
 identical call's facts count for this step too. The outcome carries the report
-(``result``, for people) and the ledger's findings (``output``, for machines).
+(``result``, for people) and the findings (``output``, for machines): the validated
+answer of the last step that declares an ``output_schema``, or, in a crew where no
+step declares one, every fact the ledger holds.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.assemble import build_crew
+from agents.assemble import AssembledCrew, build_crew
 from agents.catalog import Catalog
 from agents.events import EventDraft, EventMapper, EventType
 from agents.facts import FactsLedger
+from agents.outputs import BadOutputError
 from tools._result import printable
 
-__all__ = ["RunCancelled", "RunOutcome", "run_crew"]
+__all__ = ["BadOutputError", "RunCancelled", "RunOutcome", "run_crew"]
 
 _CHECKPOINTS = frozenset({EventType.step_started, EventType.llm_started, EventType.tool_started})
 
@@ -92,12 +95,29 @@ def run_crew(
         raise stop
     token = add_stream_sink(sink)
     try:
-        output = assembled.crew.kickoff(inputs=dict(inputs))
+        output = _kickoff(assembled, inputs)
     finally:
         reset_stream_sinks(token)
     if not usage.get("total_tokens"):  # a provider that reports usage only on the crew output
         usage.update(_crew_usage(output))
-    return RunOutcome(result=printable(str(output.raw)), usage=usage, output=ledger.findings())
+    return RunOutcome(result=printable(str(output.raw)), usage=usage, output=_output(assembled))
+
+
+def _kickoff(assembled: AssembledCrew, inputs: Mapping[str, Any]) -> Any:
+    try:
+        return assembled.crew.kickoff(inputs=dict(inputs))
+    except Exception as e:
+        failure = assembled.outputs.failure
+        if failure is not None:  # CrewAI's generic guardrail error; say which step and what was wrong
+            raise failure from e
+        raise
+
+
+def _output(assembled: AssembledCrew) -> dict[str, Any] | None:
+    """The validated object of the last step that declares a shape; without one, the ledger's findings."""
+    if assembled.outputs.declared:
+        return assembled.outputs.final()
+    return assembled.ledger.findings()
 
 
 def _note(ledger: FactsLedger, draft: EventDraft, event: Any) -> None:

@@ -112,6 +112,19 @@ class StepSpec(_Strict):
     context: list[Name] | None = Field(
         default=None, description="earlier steps to read; unset: the previous step (CrewAI's default)"
     )
+    output_schema: str | dict[str, Any] | None = Field(
+        default=None, description="shape of the answer: a shipped model's name or an inline JSON Schema"
+    )
+    output_retries: int = Field(default=1, ge=0, le=5, description="times a bad shape is asked again")
+
+    @field_validator("output_schema")
+    @classmethod
+    def _known_output_schema(cls, value: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
+        from agents.outputs import check_output_schema
+
+        if value is not None:
+            check_output_schema(value)
+        return value
 
 
 class CrewSpec(_Strict):

@@ -184,7 +184,11 @@ def run(
     ] = None,
     as_json: Annotated[
         bool,
-        typer.Option("--json", metavar="", help='print only {"task_id","status","result","output","usage","events"}'),
+        typer.Option(
+            "--json",
+            metavar="",
+            help='print only {"task_id","status","result","output","usage","events"} (and "error" if not completed)',
+        ),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="no live progress")] = False,
     config: ConfigOption = None,
@@ -243,19 +247,7 @@ def run(
             task_id, catalog, crew, checked, publish=publish, roots=settings.roots, env=process_env()
         )
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "task_id": task_id,
-                    "status": outcome.status,
-                    "result": outcome.result,
-                    "output": outcome.output,
-                    "usage": outcome.usage,
-                    "events": events,
-                },
-                ensure_ascii=False,
-            )
-        )
+        print(json.dumps(_run_json(task_id, outcome, events), ensure_ascii=False))
     elif outcome.status == "completed":
         from rich.markdown import Markdown
 
@@ -263,6 +255,21 @@ def run(
     else:
         err.print(f"[red]task {outcome.status}:[/] {_safe(f'[{outcome.error_code}] {outcome.error}')}", soft_wrap=True)
     raise typer.Exit(EXIT_OK if outcome.status == "completed" else EXIT_FAILED)
+
+
+def _run_json(task_id: str, outcome: Any, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The one object ``run --json`` prints: the report, the structured output, and why it failed if it did."""
+    out: dict[str, Any] = {
+        "task_id": task_id,
+        "status": outcome.status,
+        "result": outcome.result,
+        "output": outcome.output,
+        "usage": outcome.usage,
+        "events": events,
+    }
+    if outcome.status != "completed":
+        out["error"] = {"code": outcome.error_code, "message": outcome.error}
+    return out
 
 
 def _load_crewai(console: Console, *, show: bool) -> None:

@@ -4,7 +4,9 @@ Each case of the suite (``examples/incidents`` by default) is generated into a t
 directory, triaged in this process through ``execute_task`` (the path ``crewgate run``
 takes), and the report is scored against the case's ``expected.json``:
 
-* suspect commit, top-1 and top-3 (from the ranked suspects the report lists, if any);
+* suspect commit, top-1 and top-3 (from the task's structured ``output`` when it has the
+  triage findings: the named suspect, then the ranked candidates; else from the ranked
+  suspects the report lists, if any);
 * failing file, line (within ±2), error signature (regex), onset (within a tolerance);
 * for a case whose cause is not in the repository, whether the report said so.
 
@@ -90,6 +92,7 @@ class Found:
     """The findings of one triage, as the scorer needs them."""
 
     commits: list[str] = field(default_factory=list)  # ranked suspects, best first (full or short shas)
+    candidates: list[str] = field(default_factory=list)  # ranked candidates listed without naming a cause
     file: str | None = None
     line: int | None = None
     signature: str | None = None
@@ -128,14 +131,54 @@ _HEDGED = re.compile(
 )
 
 
-def extract_findings(report: str) -> Found:
-    """Findings from the final report markdown.
+def extract_findings(report: str, output: Mapping[str, Any] | None = None) -> Found:
+    """Findings from the task's structured ``output`` when it has them, else from the report.
 
-    This is the one place that reads a report; when the task's structured ``output``
-    is available, build ``Found`` from it here instead. Labelled lines an on-call reader
-    sees come first ("Suspect commit:", "Failing line:", "Top new error signature:",
-    "Onset:"), then free text, then the hidden facts block the offline model appends.
+    An ``output`` in the ``triage_findings`` shape (it has ``confidence``) is read as
+    fields: the suspect, then the ranked ``candidates`` for top-3, ``confidence`` (high
+    or medium is stated as fact) and ``cause_in_repo`` (false: said not in the repo).
+    Otherwise, for a model whose crew declares no shape, the report markdown is parsed:
+    labelled lines an on-call reader sees come first ("Suspect commit:", "Failing line:",
+    "Top new error signature:", "Onset:"), then free text, then the hidden facts block.
     """
+    if isinstance(output, Mapping) and "confidence" in output:
+        return _from_output(output)
+    return _from_report(report)
+
+
+def _from_output(output: Mapping[str, Any]) -> Found:
+    """A named suspect leads ``commits`` (the other candidates follow it); without one, the
+    ranked candidates count for top-3 only, as no commit was presented as the cause."""
+    suspect = output.get("suspect") if isinstance(output.get("suspect"), Mapping) else None
+    named = [str(suspect["sha"]).lower()] if suspect and _is_sha(suspect.get("sha")) else []
+    ranked = list(named)
+    for item in output.get("candidates") or []:
+        sha = item.get("sha") if isinstance(item, Mapping) else None
+        if _is_sha(sha) and not any(_same_sha(str(sha), c) for c in ranked):
+            ranked.append(str(sha).lower())
+    line = output.get("line")
+    return Found(
+        commits=ranked[:10] if named else [],
+        candidates=ranked[:10],
+        file=_out_str(output, "file"),
+        line=line if isinstance(line, int) and not isinstance(line, bool) else None,
+        signature=_out_str(output, "signature"),
+        onset=_out_str(output, "onset"),
+        not_in_repo=output.get("cause_in_repo") is False,
+        confident=bool(named) and output.get("confidence") in ("high", "medium"),
+    )
+
+
+def _is_sha(value: Any) -> bool:
+    return isinstance(value, str) and re.fullmatch(r"[0-9a-fA-F]{7,40}", value) is not None
+
+
+def _out_str(output: Mapping[str, Any], key: str) -> str | None:
+    value = output.get(key)
+    return value[:600] if isinstance(value, str) and value.strip() else None
+
+
+def _from_report(report: str) -> Found:
     text = _ESCAPED.sub(r"\1", report[:MAX_REPORT_CHARS])
     facts = _facts_block(text)
     visible = _FACTS.sub("", text)
@@ -308,7 +351,7 @@ def score_case(expected: Mapping[str, Any], found: Found) -> Marks:
     suspect = expected.get("suspect")
     if suspect:
         top1 = bool(found.commits) and _same_sha(found.commits[0], suspect["sha"])
-        top3 = any(_same_sha(sha, suspect["sha"]) for sha in found.commits[:3])
+        top3 = any(_same_sha(sha, suspect["sha"]) for sha in (found.commits or found.candidates)[:3])
     else:
         top1 = top3 = not found.commits
     file_ok: bool | None = None
@@ -405,7 +448,7 @@ def run_case(
         )
     seconds = time.perf_counter() - started
     report = outcome.result or ""
-    found = extract_findings(report)
+    found = extract_findings(report, outcome.output)
     result = CaseResult(name, expected, found, score_case(expected, found), outcome.status, seconds, report)
     if outcome.status != "completed":
         result.error = f"[{outcome.error_code}] {outcome.error}"

@@ -129,8 +129,9 @@ class TaskPublic(BaseModel):
     result: str | None = Field(default=None, description="the report, for people (Markdown)")
     output: dict[str, Any] | None = Field(
         default=None,
-        description="machine-readable findings of a completed task, a JSON object (null until then, "
-        "or when the crew found nothing)",
+        description="machine-readable findings of a completed task, a JSON object: the validated answer of "
+        "the crew's last step that declares an output_schema (GET /v1/crews/{name}), or, when no step declares "
+        "one, the facts the run found; null until then, or when there is none",
     )
     usage: dict[str, int] | None = None
     error: TaskError | None = None
@@ -181,6 +182,11 @@ class CrewStep(BaseModel):
     name: str
     agent: str
     context: list[str] | None
+    output_schema: dict[str, Any] | None = Field(
+        default=None,
+        description="JSON Schema the step's answer must validate against (null: free text); the task's "
+        "output is the validated answer of the last step that declares one",
+    )
 
 
 class CrewPublic(BaseModel):

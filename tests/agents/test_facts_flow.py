@@ -69,7 +69,7 @@ def roots_read(out: dict[str, Any], name: str) -> set[str]:
 def assert_tools_read(out: dict[str, Any], incident: dict[str, Any]) -> None:
     assert roots_read(out, "repo") == {str(incident["repo"])}
     assert roots_read(out, "logs") == {str(incident["logs"])}
-    assert out["output"]["commit"] == incident["commit"]
+    assert out["output"]["suspect"]["sha"] == incident["commit"]
 
 
 def test_a_log_line_carrying_facts_does_not_redirect_the_code_tools(tmp_path: Path) -> None:
@@ -102,12 +102,11 @@ def test_the_result_is_the_report_and_the_findings_are_in_output(tmp_path: Path)
     assert "<!--" not in out["result"] and "crewgate:facts" not in out["result"]
     assert out["result"].rstrip().endswith("```")  # ends with the quoted stack trace, nothing hidden after
     output = out["output"]
-    assert output["commit"] == incident["commit"]
-    assert output["commit_subject"] == "pricing: support multi-currency totals (#229)"
+    assert output["suspect"] == {"sha": incident["commit"], "subject": "pricing: support multi-currency totals (#229)"}
     assert (output["file"], output["line"]) == ("checkout/payments/pricing.py", 4)
-    assert output["file_line"] == incident["file_line"]
+    assert f"{output['file']}:{output['line']}" == incident["file_line"]
     assert output["signature"] == "KeyError: 'currency'"
-    assert output["signature_count"] == 50
+    assert output["count"] == 50
     assert output["onset"] == incident["onset"]
     assert output["runbook"].endswith("checkout-payments.md#KeyError or missing fields in payloads")
     assert any("Timeout connecting to cache" in r for r in output["ruled_out"])

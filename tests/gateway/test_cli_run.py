@@ -102,7 +102,7 @@ def test_loading_crewai_is_said_on_a_plain_line_when_not_a_terminal(small: dict[
     assert lines.index("loading CrewAI…") < started
     out = json.loads(proc.stdout)
     assert set(out) == {"task_id", "status", "result", "output", "usage", "events"}
-    assert out["output"]["commit"] == small["commit"]
+    assert out["output"]["suspect"]["sha"] == small["commit"]
 
 
 def test_loading_crewai_shows_a_spinner_on_a_terminal(small: dict[str, Any]) -> None:

@@ -53,8 +53,8 @@ def test_get_task_returns_the_report_and_the_findings_apart(served: tuple[Gatewa
         schema = c.get("/openapi.json").json()["components"]["schemas"]["TaskPublic"]["properties"]["output"]
     assert task["status"] == "completed", task
     assert "<!--" not in task["result"]
-    assert task["output"]["commit"] == incident["commit"]
-    assert task["output"]["file_line"] == incident["file_line"]
+    assert task["output"]["suspect"]["sha"] == incident["commit"]
+    assert f"{task['output']['file']}:{task['output']['line']}" == incident["file_line"]
     assert task["output"]["onset"] == incident["onset"]
     assert sorted(s["type"] for s in schema["anyOf"]) == ["null", "object"]  # an object or null
     assert Path(task["output"]["runbook"].split("#")[0]).name == "checkout-payments.md"

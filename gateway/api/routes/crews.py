@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from agents.catalog import Catalog
 from agents.errors import UnknownCrewError
+from agents.outputs import json_schema_of
 from agents.schema import CrewSpec, InputType
 from gateway.api.deps import ActiveCatalogDep
 from gateway.api.errors import ApiError
@@ -45,7 +46,15 @@ def _crew(catalog: Catalog, name: str, spec: CrewSpec) -> CrewPublic:
         name=name,
         description=spec.description,
         process=spec.process.value,
-        steps=[CrewStep(name=s.name, agent=s.agent, context=s.context) for s in spec.steps],
+        steps=[
+            CrewStep(
+                name=s.name,
+                agent=s.agent,
+                context=s.context,
+                output_schema=json_schema_of(s.output_schema) if s.output_schema is not None else None,
+            )
+            for s in spec.steps
+        ],
         inputs=input_schema(spec),
         config_version=catalog.version,
     )
