@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from agents._yaml import load_yaml, locate, to_plain
 from agents.errors import ConfigError, ConfigIssue, UnknownCrewError
@@ -189,7 +189,7 @@ def validate_directory(
     return catalog, []
 
 
-_SECTIONS = {"agents": AgentSpec, "crews": CrewSpec}
+_SECTIONS: dict[str, type[BaseModel]] = {"agents": AgentSpec, "crews": CrewSpec}
 _NAME = re.compile(NAME_PATTERN)
 
 

@@ -47,14 +47,16 @@ class EventDraft:
 
 def cut(text: Any, limit: int = TEXT_LIMIT) -> str:
     """``text`` as a string of at most about ``limit`` chars, with a marker saying how much was cut."""
-    if not isinstance(text, str):
+    if isinstance(text, str):
+        out = text
+    else:
         try:
-            text = json.dumps(text, default=str, ensure_ascii=False)
+            out = json.dumps(text, default=str, ensure_ascii=False)
         except (TypeError, ValueError):
-            text = str(text)
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}…[cut {len(text) - limit} chars]"
+            out = str(text)
+    if len(out) <= limit:
+        return out
+    return f"{out[:limit]}…[cut {len(out) - limit} chars]"
 
 
 class EventMapper:

@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from agents.events import TERMINAL_TYPES, EventDraft
+from agents.events import TERMINAL_TYPES, EventDraft, EventType
 from agents.run import RunCancelled
 from gateway.configs import ConfigManager
 from gateway.eventlog import EventLog
@@ -199,8 +199,10 @@ class Runner:
         final = (
             terminal[-1]
             if terminal
-            else EventDraft("task.failed", data={"code": "internal", "error": "the run ended without an outcome"})
-        )  # type: ignore[arg-type]
+            else EventDraft(
+                EventType.task_failed, data={"code": "internal", "error": "the run ended without an outcome"}
+            )
+        )
         await self.events.finish(
             task_id,
             TaskStatus(outcome.status),

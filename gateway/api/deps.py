@@ -90,7 +90,9 @@ def authorized(settings: Settings, header: str | None, token: str | None = None)
     given = token
     if header and header.lower().startswith("bearer "):
         given = header[7:].strip()
-    return bool(given) and any(secrets.compare_digest(given, t) for t in settings.tokens)
+    if not given:
+        return False
+    return any(secrets.compare_digest(given, t) for t in settings.tokens)
 
 
 async def require_token(request: Request) -> None:

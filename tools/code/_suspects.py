@@ -100,7 +100,7 @@ def _blame_file(git: GitRepo, rev: str, path: str, sites: list[Site], skipped: l
     return {item.line: item for item in parse_blame_porcelain(out)}
 
 
-def _collect_sites(frames: list[Frame], index: FileIndex) -> tuple[list[Site], list[dict]]:
+def _collect_sites(frames: list[Frame], index: FileIndex) -> tuple[list[Site], list[dict[str, Any]]]:
     rows = map_frames(frames, index, lambda _path, _line: "")
     sites: list[Site] = []
     seen: set[tuple[str, int]] = set()

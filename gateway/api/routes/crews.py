@@ -28,7 +28,7 @@ _JSON_TYPES = {
 def input_schema(spec: CrewSpec) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     for name, item in spec.inputs.items():
-        prop = dict(_JSON_TYPES[item.type])
+        prop: dict[str, Any] = dict(_JSON_TYPES[item.type])
         if item.description:
             prop["description"] = item.description
         if item.default is not None:

@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 from gateway.api.deps import EventLogDep, SettingsDep, StoreDep, authorized, require_token, websocket_services
 from gateway.api.errors import ApiError
 from gateway.api.schemas import EventPage
+from gateway.store import StoredEvent
 from gateway.streaming import firehose_events, frame, pump, task_events
 
 router = APIRouter(tags=["events"])
@@ -70,10 +71,10 @@ async def task_events_http(
     )
 
 
-async def _sse(request: Request, events: AsyncIterator, keepalive_s: float) -> AsyncIterator[str]:
+async def _sse(request: Request, events: AsyncIterator[StoredEvent], keepalive_s: float) -> AsyncIterator[str]:
     yield "retry: 1000\n\n"
     iterator = events.__aiter__()
-    pending: asyncio.Task | None = None
+    pending: asyncio.Task[StoredEvent] | None = None
     try:
         while True:
             if pending is None:

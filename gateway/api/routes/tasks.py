@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
 
@@ -18,7 +18,10 @@ from gateway.store import IdempotencyConflict, TaskRecord, TaskStatus
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
-_ERRORS = {404: {"description": "unknown task or crew"}, 422: {"description": "invalid request or inputs"}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "unknown task or crew"},
+    422: {"description": "invalid request or inputs"},
+}
 
 
 def _accepted(record: TaskRecord, response: Response) -> TaskAccepted:
