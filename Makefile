@@ -38,8 +38,11 @@ check: setup
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="tests/gateway -x"`.
+PYTEST_ARGS ?=
+
 test: setup check
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) $(EXAMPLE) var .pytest_cache
