@@ -21,10 +21,7 @@ import pytest
 
 GENERATOR = Path(__file__).resolve().parents[1] / "examples" / "generate_incident.py"
 
-pytestmark = [
-    pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed"),
-    pytest.mark.xdist_group("example_generator"),  # module-scoped fixtures: keep the module on one worker
-]
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
 API_RECORD = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (\w+) \[([^\]]+)\] (.*)$")
 FRAME = re.compile(r'^  File "([^"]+)", line (\d+), in (\S+)\n    (.*)$', re.MULTILINE)

@@ -15,9 +15,6 @@ from websockets.sync.client import connect
 from tests.support.gateway import Gateway, wait_for, write_configs
 from tests.support.llm_server import ScriptedModel, ScriptedServer, text
 
-# module-scoped fixtures (a server, a generated incident): keep the module on one xdist worker
-pytestmark = pytest.mark.xdist_group("gateway_api")
-
 
 @pytest.fixture(scope="module")
 def scripted() -> Iterator[ScriptedServer]:

@@ -12,9 +12,6 @@ from websockets.sync.client import connect
 
 from tests.support.gateway import Gateway, write_configs
 
-# module-scoped fixtures (a server, a generated incident): keep the module on one xdist worker
-pytestmark = pytest.mark.xdist_group("gateway_auth")
-
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory, incident: dict) -> Iterator[Gateway]:

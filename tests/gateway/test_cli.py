@@ -11,9 +11,6 @@ from typing import Any
 
 import pytest
 
-# module-scoped fixtures (a server, a generated incident): keep the module on one xdist worker
-pytestmark = pytest.mark.xdist_group("gateway_cli")
-
 PROJECT = Path(__file__).resolve().parents[2]
 
 

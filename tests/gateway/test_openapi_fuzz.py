@@ -12,9 +12,6 @@ from schemathesis.checks import not_a_server_error
 
 from tests.support.gateway import Gateway, write_configs
 
-# module-scoped fixtures (a server, a generated incident): keep the module on one xdist worker
-pytestmark = pytest.mark.xdist_group("gateway_fuzz")
-
 
 @pytest.fixture(scope="module")
 def fuzz_gateway(tmp_path_factory: pytest.TempPathFactory, incident: dict) -> Iterator[Gateway]:
