@@ -1,11 +1,12 @@
 # Two commands: `make run` (set up, build the example incident, start the gateway
-# with embedded defaults) and `make test` (set up, run the whole suite).
+# with embedded defaults) and `make test` (set up, lint, type-check, run the whole suite).
 # Everything installs into .venv. `make triage` runs the example from the CLI.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 EXAMPLE := examples/incident
+LINT_PATHS := gateway agents tools tests examples bench
 
 .PHONY: setup run triage test check bench example clean
 
@@ -31,12 +32,17 @@ triage: setup example
 		-i service=checkout -i logs=$(EXAMPLE)/logs -i repo=$(EXAMPLE)/repo \
 		-i runbooks=$(EXAMPLE)/runbooks
 
-test: setup
-	$(BIN)/python -m pytest -q
-
+# Lint, format and types (config in pyproject.toml); `make test` runs it before the suite.
 check: setup
-	$(BIN)/ruff check gateway agents tools tests examples
-	$(BIN)/python -m pytest -q
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
+
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="tests/gateway -x"`.
+PYTEST_ARGS ?=
+
+test: setup check
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) $(EXAMPLE) var .pytest_cache

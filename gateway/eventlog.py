@@ -40,6 +40,7 @@ def backoff(first: float = RETRY_FIRST_S, most: float = RETRY_MAX_S) -> Iterator
         yield delay
         delay = min(delay * 2, most)
 
+
 # what cannot be encoded as UTF-8 (a lone UTF-16 surrogate) or kept in a PostgreSQL text (NUL)
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 

@@ -15,6 +15,9 @@ import pytest  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parent.parent
 
+# Summarises tests skipped for a missing service (PostgreSQL, Redis...) in one line each.
+pytest_plugins = ["tests.support.services"]
+
 
 @pytest.fixture(scope="session")
 def incident(tmp_path_factory: pytest.TempPathFactory) -> dict:

@@ -96,7 +96,7 @@ _LINKS = {
     "cancel": f"/v1/tasks/{_TASK_ID}/cancel",
     "retry": f"/v1/tasks/{_TASK_ID}/retry",
 }
-_TASK_EXAMPLE = {
+_TASK_EXAMPLE: dict[str, Any] = {
     "id": _TASK_ID,
     "crew": "incident_triage",
     "inputs": {"service": "checkout", "logs": "/srv/incidents/42/logs", "repo": "/srv/repos/checkout"},

@@ -7,10 +7,10 @@ import dataclasses
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, insert, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import insert, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -18,9 +18,10 @@ from ._engine import make_engine
 from ._types import TERMINAL_STATUSES, EventInput, StoredEvent, StoreUnavailable, TaskRecord, TaskStatus
 from .models import ConfigVersion, Event, Task
 
-T = Task.__table__
-E = Event.__table__
-C = ConfigVersion.__table__
+# Declarative models type __table__ as FromClause; these are the mapped Tables.
+T = cast(Table, Task.__table__)
+E = cast(Table, Event.__table__)
+C = cast(Table, ConfigVersion.__table__)
 
 ACTIVE = (TaskStatus.queued.value, TaskStatus.running.value)
 TERMINAL_EVENT_TYPES = frozenset(f"task.{s.value}" for s in TERMINAL_STATUSES)
@@ -202,7 +203,9 @@ async def insert_event_rows(conn: AsyncConnection, rows: list[dict[str, Any]]) -
         return {}
     if len(rows) == 1:  # the common case; SQLite then needs no RETURNING round trip (lastrowid)
         row = rows[0]
-        return {(row["task_id"], row["seq"]): (await conn.execute(INSERT_EVENT, row)).inserted_primary_key[0]}
+        key = (await conn.execute(INSERT_EVENT, row)).inserted_primary_key
+        assert key is not None  # a single-row INSERT always reports its primary key
+        return {(row["task_id"], row["seq"]): key[0]}
     # one cached statement, sent as an executemany ("insertmanyvalues" batches), RETURNING in row order
     result = await conn.execute(INSERT_EVENTS, rows)
     return {(task_id, seq): id_ for id_, task_id, seq in result}

@@ -46,6 +46,7 @@ def make_engine(url: str | URL, *, pool_size: int = 5, echo: bool = False) -> As
     if u.get_backend_name() == "sqlite":
         if sqlite3.sqlite_version_info < (3, 35):
             raise RuntimeError(f"SQLite {sqlite3.sqlite_version} is too old: the store needs 3.35+ (RETURNING)")
+        assert u.database  # normalize_url refuses an SQLite URL without a file path
         Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         # Reset (ROLLBACK) on check-in only when a transaction is open: see _on_reset.
         engine = create_async_engine(

@@ -169,4 +169,5 @@ class EventLog(StoreCore):
 
     async def last_event_id(self) -> int:
         async with self._read() as conn:
-            return (await conn.execute(select(func.coalesce(func.max(E.c.id), 0)))).scalar_one()
+            last: int = (await conn.execute(select(func.coalesce(func.max(E.c.id), 0)))).scalar_one()
+            return last

@@ -129,6 +129,7 @@ class SqlStore(EventLog):
             )
             if record is not None:
                 return record, True
+            assert idempotency_key is not None  # only a taken key makes the insert return None
             # The key is taken. ON CONFLICT waited for the other writer's commit, so the
             # winner's row is visible to this statement (PostgreSQL read committed; SQLite
             # writers are serial anyway).
@@ -156,7 +157,7 @@ class SqlStore(EventLog):
     ) -> TaskRecord | None:
         """The new task and its ``task.queued`` event; None when ``idempotency_key`` is taken."""
         now = utcnow()
-        values = dict(
+        values: dict[str, Any] = dict(
             id=str(uuid.uuid4()),
             crew=crew,
             inputs=inputs,

@@ -2,7 +2,9 @@
 
 PostgreSQL tests use a fresh database per session on ``CREWGATE_TEST_POSTGRES_URL``
 (default ``postgresql://postgres@127.0.0.1:5432/postgres``, the admin connection used to
-create and drop it). If PostgreSQL is not reachable they fail: CI has it.
+create and drop it). If PostgreSQL is not reachable they are skipped, and the run says so
+in one line; with ``CI`` set or ``CREWGATE_TEST_REQUIRE=postgres`` they fail instead
+(see ``tests/support/services.py``).
 """
 
 from __future__ import annotations
@@ -19,17 +21,24 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from gateway.store import open_store
+from tests.support.services import require_service
 
 PG_ADMIN_URL = os.environ.get("CREWGATE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BACKENDS = ["sqlite", "postgresql"]
 
 
-def _admin(sql: str) -> None:
+PG_HOW_TO = (
+    "start PostgreSQL, or set CREWGATE_TEST_POSTGRES_URL to an admin connection that may create databases "
+    "(default postgresql://postgres@127.0.0.1:5432/postgres)"
+)
+
+
+def _admin(sql: str, timeout: float = 5) -> None:
     """Run one statement on the PostgreSQL admin database, from a thread with its own loop."""
 
     async def run() -> None:
         conn = await asyncpg.connect(
-            make_url(PG_ADMIN_URL).set(drivername="postgresql").render_as_string(False), timeout=5
+            make_url(PG_ADMIN_URL).set(drivername="postgresql").render_as_string(False), timeout=timeout
         )
         try:
             await conn.execute(sql)
@@ -40,12 +49,20 @@ def _admin(sql: str) -> None:
         pool.submit(asyncio.run, run()).result()
 
 
-def _new_pg_database() -> tuple[str, str]:
-    name = f"crewgate_test_{uuid.uuid4().hex[:12]}"
+def _probe_postgres() -> str | None:
+    """None when the admin connection answers within a short timeout, else why not."""
     try:
-        _admin(f'CREATE DATABASE "{name}"')
+        _admin("SELECT 1", timeout=3)
     except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc!r}", pytrace=False)
+        shown = make_url(PG_ADMIN_URL).render_as_string(hide_password=True)
+        return f"not reachable at {shown} ({type(exc).__name__}: {exc})"
+    return None
+
+
+def _new_pg_database() -> tuple[str, str]:
+    require_service("postgres", _probe_postgres, PG_HOW_TO)
+    name = f"crewgate_test_{uuid.uuid4().hex[:12]}"
+    _admin(f'CREATE DATABASE "{name}"')
     url = make_url(PG_ADMIN_URL).set(drivername="postgresql+asyncpg", database=name)
     return name, url.render_as_string(hide_password=False)
 

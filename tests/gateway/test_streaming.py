@@ -131,7 +131,8 @@ def _lagging(gateway: Gateway) -> None:
     url = gateway.env["CREWGATE_DATABASE_URL"]
     task_id = fill_log(url)
     client = StalledClient(f"{gateway.ws_url}/v1/tasks/{task_id}/events", gateway.port)
-    time.sleep(3)  # not reading: the server's buffer for this watcher fills and stays full
+    # not reading: the server's buffer for this watcher fills, stays full, and the server gives up on it
+    wait_for(lambda: "watcher dropped for lagging" in gateway.logs(), timeout=60)
     code, reason = client.read_until_closed()
     received = client.frames
     assert code == 1013

@@ -47,12 +47,19 @@ class ScriptedModel:
     delay_s: float = 0.0
     default: dict[str, Any] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    stopping: threading.Event = field(default_factory=threading.Event)  # set by ScriptedServer on exit
 
     def next_item(self) -> dict[str, Any]:
         with self._lock:
             if self.script:
                 return self.script.pop(0)
         return self.default or status(500, "script exhausted")
+
+    async def _hang(self, seconds: float) -> None:
+        """Hold the request for ``seconds``, or until the server is stopping (so shutdown is prompt)."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
     async def completions(self, request: Request) -> Any:
         body = await request.json()
@@ -62,7 +69,7 @@ class ScriptedModel:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if "hang" in item:
-            await asyncio.sleep(item["hang"])
+            await self._hang(item["hang"])
             return JSONResponse({"error": {"message": "hung"}}, status_code=504)
         if "status" in item:
             return JSONResponse(
@@ -145,5 +152,8 @@ class ScriptedServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.model.stopping.set()  # release hanging requests, or uvicorn waits for them to finish
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        if self.thread.is_alive():
+            raise RuntimeError("scripted model server did not stop within 10 s")

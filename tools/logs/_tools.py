@@ -81,7 +81,7 @@ class _LogTool(SandboxedTool):
             "baseline_end": iso(result.baseline_end),
         }
 
-    def _analyze(self, args: dict[str, Any], bucket_seconds: int | None = None) -> tuple:
+    def _analyze(self, args: dict[str, Any], bucket_seconds: int | None = None) -> tuple[Analysis, ParseStats, str]:
         since, until = self._window(args.get("since"), args.get("until"))
         min_rank = parse_level("min_level", args.get("min_level") or "ERROR")
         stats = ParseStats()
@@ -164,7 +164,7 @@ class SearchLogsTool(_LogTool):
         min_rank = parse_level("level", args.get("level"))
         limit = int(args.get("limit") or 50)
         stats = ParseStats()
-        heap: list[tuple[tuple, Record]] = []  # the `limit` earliest matches (max-heap)
+        heap: list[tuple[tuple[int, float, int], Record]] = []  # the `limit` earliest matches (max-heap)
         matched = 0
         for seq, record in enumerate(self._read(args["logs"], stats)):
             ts = record.ts

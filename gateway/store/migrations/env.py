@@ -32,7 +32,10 @@ def do_run_migrations(connection: Connection) -> None:
 
 
 async def run_async_migrations() -> None:
-    engine = create_async_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("alembic: set sqlalchemy.url or pass a connection in config.attributes")
+    engine = create_async_engine(url, poolclass=pool.NullPool)
     try:
         async with engine.begin() as connection:
             await connection.run_sync(do_run_migrations)
