@@ -1,6 +1,7 @@
 # Two commands: `make run` (set up, build the example incident, start the gateway
 # with embedded defaults) and `make test` (set up, lint, type-check, run the whole suite).
-# Everything installs into .venv. `make triage` runs the example from the CLI.
+# Everything installs into .venv (`source .venv/bin/activate` puts `crewgate` on PATH);
+# `make triage`, `make validate` and `make eval` run the common commands without it.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 EXAMPLE := examples/incident
 LINT_PATHS := gateway agents tools tests examples bench
 
-.PHONY: setup run triage test check bench example clean
+.PHONY: setup run triage validate eval test check bench example clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +32,15 @@ triage: setup example
 	$(BIN)/crewgate run incident_triage \
 		-i service=checkout -i logs=$(EXAMPLE)/logs -i repo=$(EXAMPLE)/repo \
 		-i runbooks=$(EXAMPLE)/runbooks
+
+# Check the shipped configs (or CONFIG=path/to/dir-or-file.yaml) without starting anything.
+CONFIG ?= configs
+validate: setup
+	$(BIN)/crewgate validate $(CONFIG)
+
+# Score the triage on the incident suite (examples/incidents/) with the configured models.
+eval: setup
+	$(BIN)/crewgate eval
 
 # Lint, format and types (config in pyproject.toml); `make test` runs it before the suite.
 check: setup
