@@ -27,6 +27,7 @@ TS_PATTERN = (
     r"(\d{4})[-/](\d{2})[-/](\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?"
     r"(?:\s?(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)(?![\w:]))?"
 )
+_EPOCH = re.compile(r"\d{9,19}(?:\.\d+)?")
 _TS_FULL = re.compile(r"\s*" + TS_PATTERN + r"\s*$")
 
 
@@ -85,6 +86,8 @@ def parse_ts(value: Any) -> datetime | None:
             return None
     if not isinstance(value, str):
         return None
+    if value[:1].isdigit() and _EPOCH.fullmatch(value):  # "1795514400.65": epoch as a string
+        return parse_ts(float(value))
     try:
         parsed = datetime.fromisoformat(value)  # C fast path for most JSON timestamps
     except ValueError:

@@ -1,0 +1,107 @@
+"""Deploys and versions named in the logs: start-up lines and deploy markers.
+
+``Starting app version=2.14.0 commit=abc1234``, ``{"msg": "starting", "version": "1.8.2"}``,
+``Started Application in 3.2 seconds (… v2.1.0)``, ``Deployed orders 3.8.0 (commit b28649e)``:
+a line that says something started, was deployed, released or rolled out, and names a
+version or a git sha. ``deploy_of`` reads one record; ``Deploys`` collects them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+__all__ = ["Deploy", "Deploys", "deploy_of", "deploy_fields"]
+
+MAX_DEPLOYS = 50
+_MARKER = re.compile(
+    r"\b(?:deploy(?:ed|ing|ment)?|releas(?:e|ed|ing)|roll(?:ed )?out|rollout|upgrad(?:e|ed|ing)|"
+    r"start(?:ed|ing)?|boot(?:ed|ing)?|listening|running|ready|launch(?:ed|ing)?|version)\b",
+    re.IGNORECASE,
+)
+_VERSION = re.compile(
+    r"(?:\b(?:version|ver|release|tag|app_version|build)[\"']?\s*[=:]\s*[\"']?|(?<![\w.])v?)"
+    r"(\d+\.\d+(?:\.\d+)?(?:[-+][0-9A-Za-z.]*[0-9A-Za-z])?)(?![.\d\w])"
+)
+_SHA = re.compile(
+    r"\b(?:commit|sha|git_sha|gitsha|git|rev|revision|build)[\"']?\s*[=:#]?\s*[\"']?([0-9a-f]{7,40})\b"
+    r"|\(([0-9a-f]{7,40})\)",
+    re.IGNORECASE,
+)
+_VERSION_KEYS = ("version", "app_version", "service.version", "release", "build_version")
+_SHA_KEYS = ("commit", "sha", "git_sha", "git_commit", "revision", "gitsha", "commit_sha", "build_sha")
+_SECONDS = re.compile(r"\bin \d+(?:\.\d+)? (?:seconds|s)\b")
+
+
+@dataclass(slots=True, frozen=True)
+class Deploy:
+    ts: datetime | None
+    version: str | None
+    sha: str | None
+
+
+def deploy_fields(obj: dict[str, Any]) -> str:
+    """``version=… commit=…`` text from a JSON record's own fields (empty when none)."""
+    parts = []
+    for names, label in ((_VERSION_KEYS, "version"), (_SHA_KEYS, "commit")):
+        for name in names:
+            value = obj.get(name)
+            if isinstance(value, str | int | float) and not isinstance(value, bool) and str(value):
+                parts.append(f"{label}={str(value)[:64]}")
+                break
+    return " ".join(parts)
+
+
+def deploy_of(message: str, fields: str = "") -> tuple[str | None, str | None] | None:
+    """(version, sha) when ``message`` marks a start-up or deploy that names either, else None."""
+    if _MARKER.search(message) is None:
+        return None
+    text = f"{message[:400]} {fields}"
+    found = _VERSION.search(_SECONDS.sub(" ", text))
+    sha = _SHA.search(text)
+    version = found.group(1) if found else None
+    digest = (sha.group(1) or sha.group(2)).lower() if sha else None
+    if version is None and digest is None:
+        return None
+    return version, digest
+
+
+@dataclass
+class Deploys:
+    """Deploys in time order, a repeat of the running version (a restart) not counted again."""
+
+    items: list[Deploy] = field(default_factory=list)
+
+    def add(self, ts: datetime | None, version: str | None, sha: str | None) -> None:
+        self.items.append(Deploy(ts, version, sha))
+
+    def timeline(self) -> list[Deploy]:
+        ordered = sorted(self.items, key=lambda d: (d.ts is None, d.ts or datetime.min))
+        out: list[Deploy] = []
+        for item in ordered:
+            if out and (item.version, item.sha) == (out[-1].version, out[-1].sha):
+                continue
+            out.append(item)
+        return out[-MAX_DEPLOYS:]
+
+    @staticmethod
+    def facts(timeline: list[Deploy], onset: datetime | None) -> dict[str, Any]:
+        """deploy_version/deploy_sha/deployed_at of the last deploy at or before ``onset``."""
+        dated = [d for d in timeline if d.ts is not None]
+        before = [d for d in dated if onset is None or (d.ts is not None and d.ts <= onset)]
+        if not before:
+            return {}
+        last = before[-1]
+        out: dict[str, Any] = {"deployed_at": last.ts}
+        if last.version:
+            out["deploy_version"] = last.version
+        if last.sha:
+            out["deploy_sha"] = last.sha
+        earlier = [d for d in before[:-1] if d.version and d.version != last.version]
+        if earlier:
+            out["previous_version"] = earlier[-1].version
+            if earlier[-1].sha:
+                out["previous_sha"] = earlier[-1].sha
+        return out
