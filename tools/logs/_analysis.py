@@ -13,7 +13,9 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
+from tools.logs._deploys import Deploys
 from tools.logs._parse import Record
 from tools.logs._signatures import Signature, SignatureIndex
 
@@ -41,7 +43,8 @@ class Analysis:
     undated: int = 0  # matched records without a timestamp
     start: datetime | None = None  # first timestamp in the window, any level
     end: datetime | None = None  # last timestamp in the window, any level
-    times: array = field(default_factory=lambda: array("d"))  # matched epochs, sorted at end
+    times: array[float] = field(default_factory=lambda: array("d"))  # matched epochs, sorted at end
+    deploys: Deploys = field(default_factory=Deploys)  # start-up and deploy lines, in or out of the window
 
     @property
     def baseline_end(self) -> datetime | None:
@@ -90,6 +93,8 @@ def analyze(
     for record in records:
         seen += 1
         ts = record.ts
+        if record.deploy is not None:
+            result.deploys.add(ts, *record.deploy)
         if ts is None:
             if windowed:
                 continue
@@ -116,10 +121,10 @@ def analyze(
     return result
 
 
-def timeline(result: Analysis, bucket_seconds: int, max_buckets: int = 120) -> dict:
+def timeline(result: Analysis, bucket_seconds: int, max_buckets: int = 120) -> dict[str, Any]:
     """Matched records per bucket over the span, at most ``max_buckets`` around the onset."""
     top = result.top_new()
-    out: dict = {"bucket_minutes": bucket_seconds // 60, "buckets": []}
+    out: dict[str, Any] = {"bucket_minutes": bucket_seconds // 60, "buckets": []}
     if result.start is None or result.end is None:
         return out
     counts: dict[int, int] = {}
@@ -152,7 +157,7 @@ def timeline(result: Analysis, bucket_seconds: int, max_buckets: int = 120) -> d
     return out
 
 
-def rate(result: Analysis, lo: datetime, hi: datetime, min_seconds: float) -> dict:
+def rate(result: Analysis, lo: datetime, hi: datetime, min_seconds: float) -> dict[str, Any]:
     """Matched records in [lo, hi) (hi inclusive when it is the span end) per minute."""
     end_inclusive = result.end is not None and hi >= result.end
     count = result.count_between(lo, None if end_inclusive else hi)
