@@ -22,8 +22,9 @@ _MARKER = re.compile(
     re.IGNORECASE,
 )
 _VERSION = re.compile(
-    r"(?:\b(?:version|ver|release|tag|app_version|build)[\"']?\s*[=:]\s*[\"']?|(?<![\w.])v?)"
+    r"(?:\b(?:version|ver|release|tag|app_version|build)[\"']?\s*[=:]?\s*[\"']?v?|(?<![\w.])v)"
     r"(\d+\.\d+(?:\.\d+)?(?:[-+][0-9A-Za-z.]*[0-9A-Za-z])?)(?![.\d\w])"
+    r"|(?<![\w.])(\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.]*[0-9A-Za-z])?)(?![.\d\w])"
 )
 _SHA = re.compile(
     r"\b(?:commit|sha|git_sha|gitsha|git|rev|revision|build)[\"']?\s*[=:#]?\s*[\"']?([0-9a-f]{7,40})\b"
@@ -61,7 +62,7 @@ def deploy_of(message: str, fields: str = "") -> tuple[str | None, str | None] |
     text = f"{message[:400]} {fields}"
     found = _VERSION.search(_SECONDS.sub(" ", text))
     sha = _SHA.search(text)
-    version = found.group(1) if found else None
+    version = (found.group(1) or found.group(2)) if found else None
     digest = (sha.group(1) or sha.group(2)).lower() if sha else None
     if version is None and digest is None:
         return None

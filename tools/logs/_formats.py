@@ -18,7 +18,7 @@ from typing import Any
 
 from tools.logs._fields import LEVEL_MAP, TS_PATTERN, from_groups, normalize_level, parse_ts
 
-__all__ = ["Wrap", "celery_header", "json_wrap", "level_first_header", "logfmt", "unwrap"]
+__all__ = ["Wrap", "access_line", "celery_header", "json_wrap", "level_first_header", "logfmt", "unwrap"]
 
 _MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
                                           "Nov", "Dec"), 1)}  # fmt: skip
@@ -40,6 +40,10 @@ _CELERY = re.compile(r"\[" + TS_PATTERN + r": (\w+)/([^\]]*)\] ?")
 _NAMES = "|".join(sorted(LEVEL_MAP, key=len, reverse=True))
 # Log4j "%-5p %d [%t] %c - %m": "ERROR 2026-11-20 14:03:12,345 [main] c.a.Foo - message"
 _LEVEL_FIRST = re.compile(rf"\[?({_NAMES})\]?\s+\[?" + TS_PATTERN + r"\]?\s*")
+# Common/combined access log: 10.0.0.7 - - [20/Nov/2026:14:03:12 +0000] "GET / HTTP/1.1" 500 12 ...
+_ACCESS = re.compile(
+    r"\S+ \S+ \S+ \[(\d{2})/([A-Z][a-z]{2})/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-]\d{4})\] \"[^\"]*\" (\d{3})\b"
+)
 _LOGFMT_PAIR = re.compile(r'([\w.@-]+)=("(?:[^"\\]|\\.)*"|\S*)')
 _LOGFMT_START = re.compile(r"[\w.@-]+=")
 
@@ -154,6 +158,20 @@ def celery_header(line: str) -> tuple[datetime, str | None, str, str] | None:
     except ValueError:
         return None
     return ts, normalize_level(match.group(9)), match.group(10), line[match.end() :].rstrip()
+
+
+def access_line(line: str) -> tuple[datetime, str, str] | None:
+    """(ts, level, line) of an access log line: WARN for a 5xx answer, else INFO."""
+    match = _ACCESS.match(line)
+    if match is None or match.group(2) not in _MONTHS:
+        return None
+    day, month, year, hour, minute, second, zone, status = match.groups()
+    groups = (year, f"{_MONTHS[month]:02d}", day, hour, minute, second, None, zone)
+    try:
+        ts = from_groups(groups)
+    except ValueError:
+        return None
+    return ts, "WARN" if status[0] == "5" else "INFO", line.rstrip()
 
 
 def level_first_header(line: str) -> tuple[datetime, str | None, str] | None:

@@ -40,7 +40,7 @@ from tools.logs._fields import (
     normalize_level,
     parse_ts,
 )
-from tools.logs._formats import Wrap, celery_header, json_wrap, level_first_header, logfmt, unwrap
+from tools.logs._formats import Wrap, access_line, celery_header, json_wrap, level_first_header, logfmt, unwrap
 
 __all__ = ["LEVELS", "MAX_RECORD_BYTES", "ParseStats", "Record", "iter_records", "level_rank", "normalize_level",
            "parse_ts"]  # fmt: skip
@@ -286,6 +286,10 @@ def _text_record(line: str, source: str, lineno: int) -> Record | None:
         header = _parse_header(line) or _celery(line)
         if header is not None:
             return Record(header[0], header[1] or "INFO", header[2], [], source, lineno, implied=header[1] is None)
+    if '] "' in line[:120]:
+        access = access_line(line)
+        if access is not None:
+            return Record(*access, [], source, lineno)
     if first.isalpha():
         if "=" in line[:48]:
             pairs = logfmt(line)

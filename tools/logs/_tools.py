@@ -25,7 +25,7 @@ from tools.logs._args import (
 from tools.logs._deploys import Deploy, Deploys
 from tools.logs._parse import LEVELS, MAX_RECORD_BYTES, ParseStats, Record, iter_records
 from tools.logs._services import ServiceFilter
-from tools.logs._signatures import Signature
+from tools.logs._signatures import Signature, top_frame
 
 __all__ = ["ErrorSignaturesTool", "ErrorTimelineTool", "SearchLogsTool"]
 
@@ -137,6 +137,8 @@ class _LogTool(SandboxedTool):
             "last_seen": iso(sig.last_seen),
             "levels": sig.levels,
             "sample": clip(sig.sample, 500),
+            "examples": sig.examples,
+            "frame": top_frame(sig.trace),
             "at": self._where(sig.sample_source, sig.sample_line),
             "trace": [clip(line, 300) for line in sig.trace[:_TRACE_SHOWN]],
         }
