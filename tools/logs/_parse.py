@@ -273,9 +273,6 @@ def _json_record(obj: Any, source: str, lineno: int) -> Record | None:
 def _logfmt_record(pairs: dict[str, str], source: str, lineno: int) -> Record:
     record = _json_record(pairs, source, lineno)
     assert record is not None  # logfmt() only returns pairs that name a time, level or message
-    extra = [f"{k}={v}" for k, v in pairs.items() if k in ("error", "err", "exception")]
-    if extra and all(e not in record.message for e in extra):
-        record.message = f"{record.message} {' '.join(extra)}"[:MAX_LINE_CHARS]
     return record
 
 
