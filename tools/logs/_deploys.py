@@ -13,23 +13,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["Deploy", "Deploys", "deploy_of", "deploy_fields"]
+__all__ = ["MAX_DEPLOYS", "Deploy", "Deploys", "deploy_fields", "deploy_of"]
 
 MAX_DEPLOYS = 50
 _MARKER = re.compile(
     r"\b(?:deploy(?:ed|ing|ment)?|releas(?:e|ed|ing)|roll(?:ed )?out|rollout|upgrad(?:e|ed|ing)|"
     r"start(?:ed|ing)?|boot(?:ed|ing)?|listening|running|ready|launch(?:ed|ing)?|version)\b",
-    re.IGNORECASE,
 )
 _VERSION = re.compile(
     r"(?:\b(?:version|ver|release|tag|app_version|build)[\"']?\s*[=:]?\s*[\"']?v?|(?<![\w.])v)"
     r"(\d+\.\d+(?:\.\d+)?(?:[-+][0-9A-Za-z.]*[0-9A-Za-z])?)(?![.\d\w])"
-    r"|(?<![\w.])(\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.]*[0-9A-Za-z])?)(?![.\d\w])"
+    r"|(?<![\w./=:@-])(\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.]*[0-9A-Za-z])?)(?![.\d\w/])"
 )
 _SHA = re.compile(
     r"\b(?:commit|sha|git_sha|gitsha|git|rev|revision|build)[\"']?\s*[=:#]?\s*[\"']?([0-9a-f]{7,40})\b"
     r"|\(([0-9a-f]{7,40})\)",
-    re.IGNORECASE,
 )
 _VERSION_KEYS = ("version", "app_version", "service.version", "release", "build_version")
 _SHA_KEYS = ("commit", "sha", "git_sha", "git_commit", "revision", "gitsha", "commit_sha", "build_sha")
@@ -43,8 +41,13 @@ class Deploy:
     sha: str | None
 
 
+_FIELD_KEYS = frozenset((*_VERSION_KEYS, *_SHA_KEYS))
+
+
 def deploy_fields(obj: dict[str, Any]) -> str:
     """``version=… commit=…`` text from a JSON record's own fields (empty when none)."""
+    if not (obj.keys() & _FIELD_KEYS):
+        return ""
     parts = []
     for names, label in ((_VERSION_KEYS, "version"), (_SHA_KEYS, "commit")):
         for name in names:
@@ -55,9 +58,20 @@ def deploy_fields(obj: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def _has_marker_word(text: str) -> bool:
+    """A fast first test (substrings without their first letter, so either case; no regex)."""
+    return (
+        "tart" in text or "eploy" in text or "ersion" in text or "eleas" in text or "oll" in text
+        or "unning" in text or "istening" in text or "eady" in text or "oot" in text or "aunch" in text
+        or "pgrad" in text or "TART" in text or "EPLOY" in text
+    )  # fmt: skip
+
+
 def deploy_of(message: str, fields: str = "") -> tuple[str | None, str | None] | None:
     """(version, sha) when ``message`` marks a start-up or deploy that names either, else None."""
-    if _MARKER.search(message) is None:
+    if not _has_marker_word(message):
+        return None
+    if _MARKER.search(message[:400].lower()) is None:
         return None
     text = f"{message[:400]} {fields}"
     found = _VERSION.search(_SECONDS.sub(" ", text))
@@ -71,7 +85,12 @@ def deploy_of(message: str, fields: str = "") -> tuple[str | None, str | None] |
 
 @dataclass
 class Deploys:
-    """Deploys in time order, a repeat of the running version (a restart) not counted again."""
+    """Deploys in time order, a repeat of the running version (a restart) not counted again.
+
+    When some name a git sha, those without one (a web server's or a library's version at
+    start-up) are left out. Tools show the last MAX_DEPLOYS of ``timeline()``; the facts
+    come from all of them.
+    """
 
     items: list[Deploy] = field(default_factory=list)
 
@@ -79,13 +98,16 @@ class Deploys:
         self.items.append(Deploy(ts, version, sha))
 
     def timeline(self) -> list[Deploy]:
-        ordered = sorted(self.items, key=lambda d: (d.ts is None, d.ts or datetime.min))
+        items = self.items
+        if any(d.sha for d in items):  # "Starting gunicorn 22.0.0" is a component, not a deploy of the code
+            items = [d for d in items if d.sha]
+        ordered = sorted(items, key=lambda d: (d.ts is None, d.ts or datetime.min))
         out: list[Deploy] = []
         for item in ordered:
             if out and (item.version, item.sha) == (out[-1].version, out[-1].sha):
                 continue
             out.append(item)
-        return out[-MAX_DEPLOYS:]
+        return out
 
     @staticmethod
     def facts(timeline: list[Deploy], onset: datetime | None) -> dict[str, Any]:

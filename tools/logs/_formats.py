@@ -62,6 +62,8 @@ def unwrap(line: str) -> tuple[str, Wrap] | None:
     """(inner line, wrapper facts) for a CRI, journald or syslog line, else None."""
     first = line[:1]
     if first.isdigit():
+        if line[10:11] != "T":  # both start with an ISO-8601 time: a fast first test
+            return None
         return _cri(line) or _journal(line)
     if first == "<":
         return _syslog5424(line) or _syslog3164(line)

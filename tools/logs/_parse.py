@@ -85,6 +85,7 @@ _ERROR_KEYS = ("error.type", "error.message", "error", "err", "err.message", "er
 _SERVICE_KEYS = ("service", "service.name", "app", "application", "app_name", "appname", "service_name",
                  "kubernetes.labels.app", "syslog_identifier", "SYSLOG_IDENTIFIER", "_SYSTEMD_UNIT")  # fmt: skip
 _LOGGER_KEYS = ("logger", "logger_name", "loggerName", "name", "log.logger", "component")
+_MARKER_ROOTS = frozenset(key.split(".")[0] for key in (*_SERVICE_KEYS, *_LOGGER_KEYS))
 _CONTAINERS = (dict, list)
 _NESTED = (
     "log",
@@ -99,6 +100,7 @@ for _kind, _keys in enumerate((_TS_KEYS, _LEVEL_KEYS, _MSG_KEYS, _EXTRA_KEYS, _E
     for _prio, _key in enumerate(_keys):
         _ROLES.setdefault(_key, (_kind, _prio))
 _UNPARSED: Any = object()
+_NO_DEPLOY: Any = (None, None)  # a JSON record already looked at: not a deploy
 
 
 @dataclass(slots=True)
@@ -181,6 +183,8 @@ def _distinct(values: Iterable[Any]) -> list[Any]:
 
 
 def _first_str(obj: dict[str, Any], keys: tuple[str, ...]) -> str:
+    if not (obj.keys() & _MARKER_ROOTS):
+        return ""
     for key in keys:
         value = obj.get(key) if "." not in key else _dotted(obj, key)
         if isinstance(value, str) and value:
@@ -266,7 +270,7 @@ def _json_record(obj: Any, source: str, lineno: int) -> Record | None:
     record = Record(ts, level, first[:MAX_LINE_CHARS], kept, source, lineno, _first_str(obj, _SERVICE_KEYS),
                     _first_str(obj, _LOGGER_KEYS), implied=implied)  # fmt: skip
     if record.rank < 4:
-        record.deploy = deploy_of(record.message, deploy_fields(obj))
+        record.deploy = deploy_of(record.message, deploy_fields(obj)) or _NO_DEPLOY
     return record
 
 
@@ -321,6 +325,8 @@ def _loads(line: str) -> Any:
 def _unwrap(line: str) -> tuple[str, Wrap | None, Any]:
     """(inner line, wrapper facts or None, the line's JSON value or _UNPARSED)."""
     first = line[:1]
+    if first.isdigit() and line[10:11] != "T":  # the common plain-text line: no wrapper starts so
+        return line, None, _UNPARSED
     if first == "{":
         obj = _loads(line)
         found = json_wrap(obj) if isinstance(obj, dict) else None
@@ -451,10 +457,16 @@ def _close(record: Record, dropped: int) -> None:
         record.level = "ERROR"
     if record.deploy is None and record.rank < 4:
         record.deploy = deploy_of(record.message)
+    elif record.deploy is _NO_DEPLOY:
+        record.deploy = None
+
+
+_CRASH_WORDS = ("panic", "fatal", "exception", "traceback", "unhandled", "uncaught", "segmentation", "sigsegv")
 
 
 def _crashed(record: Record) -> bool:
-    if _CRASH.search(record.message[:300]):
+    low = record.message[:300].lower()
+    if any(word in low for word in _CRASH_WORDS) and _CRASH.search(record.message[:300]):
         return True
     return any(line.startswith(_CRASH_TRACE) for line in record.extra[:3])
 
@@ -464,7 +476,7 @@ def _parse_lines(lines: Iterable[str], source: str, stats: ParseStats) -> Iterat
     lineno = 0
     for lineno, raw in enumerate(lines, 1):
         parser.feed(raw.rstrip("\r\n"), lineno)
-        if parser.out:
+        if len(parser.out) >= 64:  # handed on in batches: cheaper than one at a time
             stats.records += len(parser.out)
             yield from parser.out
             parser.out = []

@@ -22,7 +22,7 @@ from tools.logs._args import (
     parse_level,
     parse_time,
 )
-from tools.logs._deploys import Deploy, Deploys
+from tools.logs._deploys import MAX_DEPLOYS, Deploy, Deploys
 from tools.logs._parse import LEVELS, MAX_RECORD_BYTES, ParseStats, Record, iter_records
 from tools.logs._services import ServiceFilter
 from tools.logs._signatures import Signature, top_frame
@@ -197,7 +197,7 @@ def _deploy_facts(result: Analysis, onset: datetime | None) -> tuple[list[dict[s
         facts["bad_rev"] = bad
     if good:
         facts["good_rev"] = good
-    return [_deploy_item(d) for d in deploys], facts
+    return [_deploy_item(d) for d in deploys[-MAX_DEPLOYS:]], facts
 
 
 def _findings(
