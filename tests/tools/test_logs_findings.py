@@ -130,3 +130,16 @@ def test_unrecognised_lines_are_reported_by_the_tools(tmp_path):
     assert out["data"]["unrecognised_lines"] == 1
     assert out["data"]["unrecognised_samples"] == ["what is this line"]
     assert "1 line(s) in no known format" in out["summary"]
+
+
+def test_a_file_is_the_services_when_its_loggers_name_it(tmp_path):
+    # the worker's own lines come from rq.worker; its checkout.* lines say whose worker it is
+    _write(tmp_path / "logs" / "payments-worker.jsonl", [
+        '{"ts":"2026-11-20T14:00:00Z","level":"info","logger":"checkout.payments.gateway","msg":"captured"}',
+        '{"ts":"2026-11-20T14:00:01Z","level":"error","logger":"rq.worker","msg":"job failed",'
+        '"exc_info":"Traceback (most recent call last):\\nKeyError: \'currency\'"}',
+    ])  # fmt: skip
+    _write(tmp_path / "logs" / "edge-proxy.log", ["2026-11-20T14:00:02Z WARN tls: handshake failed"])
+    out = _run(SearchLogsTool(roots=(tmp_path,)), logs="logs", service="checkout")
+    assert [r["message"] for r in out["data"]["records"]] == ["captured", "job failed"]
+    assert out["data"]["service"]["left_out"] == {"edge-proxy.log": 1}

@@ -222,3 +222,8 @@ def test_combined_access_log(tmp_path):
     ])  # fmt: skip
     assert [(r.level, r.ts) for r in records] == [("WARN", _at("2026-11-20T14:03:12+00:00"))]
     assert stats.unrecognised == 0
+
+
+def test_iso_line_with_a_level_and_a_colon_is_not_a_journal_line(tmp_path):
+    (rec,), _ = _parse(tmp_path, ["2026-11-20T09:00:00Z WARN tls: handshake failed"])
+    assert (rec.level, rec.service, rec.message) == ("WARN", "", "tls: handshake failed")

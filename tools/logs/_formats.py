@@ -84,7 +84,7 @@ def _cri(line: str) -> tuple[str, Wrap] | None:
 
 def _journal(line: str) -> tuple[str, Wrap] | None:
     match = _JOURNAL.match(line)
-    if match is None:
+    if match is None or match.group(2).upper() in LEVEL_MAP:  # "<ts> WARN tls: ..." is a level, not a host
         return None
     return line[match.end() :], Wrap(parse_ts(match.group(1)), service=match.group(3))
 

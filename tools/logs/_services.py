@@ -2,7 +2,9 @@
 
 A record is the named service's when what it says about itself (a ``service``/``app``
 field, a Kubernetes ``app`` label, a syslog or journald identifier) names it, or, when it
-says nothing, when its logger or its file or directory names do: ``payments`` matches
+says nothing, when its logger, its file or directory names, or the logger of another
+record in its file do (a worker's ``rq.worker`` lines are its service's when
+``checkout.payments`` lines share the file): ``payments`` matches
 ``payments-api.log``, ``pods/shop_payments-worker-7c9d…/0.log`` and ``payments.callbacks``.
 Host-level identifiers (systemd, kernel, …) say nothing about the service. A name matches
 when its words (split at anything but letters and digits) appear in a row among the
@@ -41,8 +43,9 @@ def _names(marker: str, want: tuple[str, ...]) -> bool:
 class ServiceFilter:
     """Decides per record whether it is ``service``'s, counting the others by where they come from."""
 
-    def __init__(self, service: str, root: Path) -> None:
+    def __init__(self, service: str, root: Path, named_sources: frozenset[str] = frozenset()) -> None:
         self.service = service
+        self.named_sources = set(named_sources)  # files where some record's logger names the service
         self.want = words(service)
         self.root = root
         self.kept = 0
@@ -66,9 +69,10 @@ class ServiceFilter:
         if own and own.lower() not in _HOST_IDENTS:
             return _names(own, self.want), own
         where = self._where(record.source)
-        if _names(where, self.want) or (record.logger and _names(record.logger, self.want)):
+        if record.logger and _names(record.logger, self.want):
+            self.named_sources.add(record.source)
             return True, where
-        return False, where
+        return _names(where, self.want) or record.source in self.named_sources, where
 
     def _where(self, source: str) -> str:
         path = Path(source)

@@ -53,7 +53,7 @@ class _LogTool(SandboxedTool):
         if probe.kept == 0:
             note = f"no record names service {service!r}: nothing left out"
             return self._read(logs, stats), {"name": service, "filtered": False, "left_out": {}, "note": note}
-        chosen = ServiceFilter(service, root)
+        chosen = ServiceFilter(service, root, frozenset(probe.named_sources))
         info: dict[str, Any] = {"name": service, "filtered": True}
         return _narrowed(self._read(logs, stats), chosen, info), info
 
