@@ -227,3 +227,34 @@ def test_combined_access_log(tmp_path):
 def test_iso_line_with_a_level_and_a_colon_is_not_a_journal_line(tmp_path):
     (rec,), _ = _parse(tmp_path, ["2026-11-20T09:00:00Z WARN tls: handshake failed"])
     assert (rec.level, rec.service, rec.message) == ("WARN", "", "tls: handshake failed")
+
+
+def test_pino_pretty_multi_line_record_with_a_time_of_day(tmp_path):
+    # pino-pretty's default layout: a time of day, the level, then the err object pretty-printed
+    records, stats = _parse(tmp_path, [
+        '{"level":30,"time":1795514400000,"msg":"listening"}',
+        "[09:00:05.120] ERROR (42): request failed",
+        "    err: {",
+        '      "type": "TypeError",',
+        '      "message": "Cannot read properties of undefined (reading \'percentOff\')",',
+        '      "stack":',
+        "          TypeError: Cannot read properties of undefined (reading 'percentOff')",
+        "              at applyDiscount (/app/dist/cart/discount.js:14:31)",
+        "    }",
+        "[09:00:06.000] INFO (42): ok",
+    ])  # fmt: skip
+    _, failed, ok = records
+    assert failed.level == "ERROR" and failed.ts == _at("2026-11-24T09:00:05.120+00:00")
+    assert failed.extra[-1] == "    }" and ok.message == "(42): ok" and stats.unrecognised == 0
+
+
+def test_logback_default_pattern_and_level_first(tmp_path):
+    records, _ = _parse(tmp_path, [
+        "2026-11-20 14:03:11.000 INFO  [main] c.a.App - started",
+        "14:03:12.345 [http-nio-8080-exec-1] ERROR c.a.web.Api - request failed",
+        "java.lang.IllegalStateException: closed",
+        "\tat com.acme.web.Api.handle(Api.java:42)",
+    ])  # fmt: skip
+    _, failed = records
+    assert (failed.level, failed.ts) == ("ERROR", _at("2026-11-20T14:03:12.345+00:00"))
+    assert failed.extra[0] == "java.lang.IllegalStateException: closed"

@@ -25,7 +25,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -52,6 +52,7 @@ MAX_HELD = 10_000  # undated records held at the top of a file until a timestamp
 MAX_UNRECOGNISED_SAMPLES = 3
 
 _HEADER = re.compile(r"\[?" + TS_PATTERN + r"\]?(?:\s+|(?=\[)|$)")
+_TIME_ONLY = re.compile(r"\[?(\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?\]?\s+")
 _NAMES = "|".join(sorted(LEVEL_MAP, key=len, reverse=True))
 # Level right after the timestamp (any case): "ERROR msg", "[error] msg", "| ERROR | msg".
 _LEVEL_FIRST = re.compile(rf"[-|:\s]*[\[(<]?({_NAMES})[\])>]?(?=[\s:|\-\[]|$)[\s:|]*(?:-\s+)?", re.IGNORECASE)
@@ -221,12 +222,30 @@ def _parse_header(text: str) -> tuple[datetime, str | None, str] | None:
     """(ts, level or None when none is written, message) when ``text`` starts with a timestamp."""
     match = _HEADER.match(text)
     if match is None:
-        return None
+        return _time_only(text)
     try:
         ts = from_groups(match.groups())
     except ValueError:
         return None
-    rest = text[match.end() :]
+    return _level_and_message(ts, text[match.end() :])
+
+
+def _time_only(text: str) -> tuple[datetime, str | None, str] | None:
+    """A header with a time of day but no date (pino-pretty, Logback's default pattern): the
+    date is filled in from the record before it (``_FileParser._finish``); until then year 1."""
+    match = _TIME_ONLY.match(text)
+    if match is None:
+        return None
+    hour, minute, second, frac = match.groups()
+    try:
+        ts = datetime(1, 1, 1, int(hour), int(minute), int(second), int((frac or "0")[:6].ljust(6, "0")), UTC)
+    except ValueError:
+        return None
+    header = _level_and_message(ts, text[match.end() :])
+    return header if header[1] is not None else None  # a bare time and prose is no header
+
+
+def _level_and_message(ts: datetime, rest: str) -> tuple[datetime, str | None, str]:
     found = _LEVEL_FIRST.match(rest)
     if found is not None and not _plain_case(found.group(1)):
         found = None  # "Error connecting ..." is prose, not a level column
@@ -413,6 +432,8 @@ class _FileParser:
 
     def _finish(self, record: Record) -> None:
         _close(record, self.dropped)
+        if record.ts is not None and record.ts.year == 1:
+            record.ts = _on_day_of(record.ts, self.last_ts)
         if record.ts is None and self.last_ts is not None:
             record.ts = self.last_ts  # a dump without a time of its own: when the record before it was
         if record.ts is None:
@@ -437,9 +458,17 @@ class _FileParser:
         self.held = []
 
 
+def _on_day_of(time_of_day: datetime, last: datetime | None) -> datetime | None:
+    """``time_of_day`` on the day of ``last`` (the next day when it is hours earlier), else None."""
+    if last is None:
+        return None
+    ts = datetime.combine(last.date(), time_of_day.timetz())
+    return ts + timedelta(days=1) if ts < last - timedelta(hours=12) else ts
+
+
 def _apply(record: Record, wrap: Wrap) -> None:
     """Fill what the inner line did not say from its wrapper."""
-    if record.ts is None:
+    if record.ts is None or (record.ts.year == 1 and wrap.ts is not None):
         record.ts = wrap.ts
     if not record.service:
         record.service = wrap.service
