@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tools.logs._deploys import Deploys
-from tools.logs._parse import Record
+from tools.logs._parse import Record, record_deploy
 from tools.logs._signatures import Signature, SignatureIndex
 
 __all__ = ["BASELINE_FRACTION", "Analysis", "analyze", "iso", "rate", "timeline"]
@@ -93,8 +93,9 @@ def analyze(
     for record in records:
         seen += 1
         ts = record.ts
-        if record.deploy is not None:
-            result.deploys.add(ts, *record.deploy)
+        deploy = record_deploy(record)
+        if deploy is not None:
+            result.deploys.add(ts, *deploy)
         if ts is None:
             if windowed:
                 continue

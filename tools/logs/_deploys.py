@@ -20,18 +20,15 @@ _MARKER = re.compile(
     r"\b(?:deploy(?:ed|ing|ment)?|releas(?:e|ed|ing)|roll(?:ed )?out|rollout|upgrad(?:e|ed|ing)|"
     r"start(?:ed|ing)?|boot(?:ed|ing)?|listening|running|ready|launch(?:ed|ing)?|version)\b",
 )
-_VERSION = re.compile(
-    r"(?:\b(?:version|ver|release|tag|app_version|build)[\"']?\s*[=:]?\s*[\"']?v?|(?<![\w.])v)"
-    r"(\d+\.\d+(?:\.\d+)?(?:[-+][0-9A-Za-z.]*[0-9A-Za-z])?)(?![.\d\w])"
-    r"|(?<![\w./=:@-])(\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.]*[0-9A-Za-z])?)(?![.\d\w/])"
-)
+# A dotted version; whether it counts depends on what precedes it (see _version).
+_DOTTED = re.compile(r"v?(\d+\.\d+(?:\.\d+)?(?:[-+][0-9A-Za-z.]*[0-9A-Za-z])?)(?![.\w/])")
+_KEYED = re.compile(r"(?:version|ver|release|tag|build)[\"']?\s*[=:]?\s*[\"']?$")
 _SHA = re.compile(
-    r"\b(?:commit|sha|git_sha|gitsha|git|rev|revision|build)[\"']?\s*[=:#]?\s*[\"']?([0-9a-f]{7,40})\b"
-    r"|\(([0-9a-f]{7,40})\)",
+    r"(?:commit|sha|rev|revision|build|git)[\"'\w]*?\s*[=:#]?\s*[\"']?([0-9a-f]{7,40})\b|\(([0-9a-f]{7,40})\)"
 )
+_SHA_WORDS = ("commit", "sha", "rev", "build", "git", "(")
 _VERSION_KEYS = ("version", "app_version", "service.version", "release", "build_version")
 _SHA_KEYS = ("commit", "sha", "git_sha", "git_commit", "revision", "gitsha", "commit_sha", "build_sha")
-_SECONDS = re.compile(r"\bin \d+(?:\.\d+)? (?:seconds|s)\b")
 
 
 @dataclass(slots=True, frozen=True)
@@ -71,16 +68,38 @@ def deploy_of(message: str, fields: str = "") -> tuple[str | None, str | None] |
     """(version, sha) when ``message`` marks a start-up or deploy that names either, else None."""
     if not _has_marker_word(message):
         return None
-    if _MARKER.search(message[:400].lower()) is None:
+    low = message[:400].lower()
+    if _MARKER.search(low) is None:
         return None
-    text = f"{message[:400]} {fields}"
-    found = _VERSION.search(_SECONDS.sub(" ", text))
-    sha = _SHA.search(text)
-    version = (found.group(1) or found.group(2)) if found else None
-    digest = (sha.group(1) or sha.group(2)).lower() if sha else None
+    text = f"{low} {fields}" if fields else low
+    version = _version(text)
+    digest = _sha(text)
     if version is None and digest is None:
         return None
     return version, digest
+
+
+def _version(text: str) -> str | None:
+    """The first dotted version after a version word (``version 2.1``, ``version=2.1.0``), with a
+    ``v`` (``v2.1``), or of three parts (``2.1.0``); not after a slash, ``=`` or ``@`` (a client's,
+    a field's or a package's version)."""
+    for found in _DOTTED.finditer(text):
+        start = found.start()
+        before = text[max(0, start - 24) : start]
+        if _KEYED.search(before):
+            return found.group(1)
+        if before[-1:].isalnum() or before[-1:] in "_./=:@-":
+            continue
+        if text[start] == "v" or found.group(1).count(".") >= 2:
+            return found.group(1)
+    return None
+
+
+def _sha(text: str) -> str | None:
+    if not any(word in text for word in _SHA_WORDS):
+        return None
+    found = _SHA.search(text)
+    return (found.group(1) or found.group(2)) if found else None
 
 
 @dataclass

@@ -62,9 +62,7 @@ def unwrap(line: str) -> tuple[str, Wrap] | None:
     """(inner line, wrapper facts) for a CRI, journald or syslog line, else None."""
     first = line[:1]
     if first.isdigit():
-        if line[10:11] != "T":  # both start with an ISO-8601 time: a fast first test
-            return None
-        return _cri(line) or _journal(line)
+        return _iso_wrapped(line)
     if first == "<":
         return _syslog5424(line) or _syslog3164(line)
     if first in _FIRST_MONTH_LETTERS:
@@ -73,6 +71,20 @@ def unwrap(line: str) -> tuple[str, Wrap] | None:
 
 
 _FIRST_MONTH_LETTERS = frozenset(m[0] for m in _MONTHS)
+
+
+def _iso_wrapped(line: str) -> tuple[str, Wrap] | None:
+    """A CRI or journald line (both start with an ISO-8601 time), told apart by the word after it."""
+    space = line.find(" ", 19) if line[10:11] == "T" else -1
+    if space < 0:
+        return None
+    word = line[space + 1 : space + 8]
+    if word in ("stdout ", "stderr "):
+        return _cri(line)
+    end = line.find(" ", space + 1)
+    if line[space + 1 : end].upper() in LEVEL_MAP:  # "<ts> WARN tls: ..." is a level, not a host
+        return None
+    return _journal(line)
 
 
 def _cri(line: str) -> tuple[str, Wrap] | None:

@@ -43,7 +43,7 @@ from tools.logs._fields import (
 from tools.logs._formats import Wrap, access_line, celery_header, json_wrap, level_first_header, logfmt, unwrap
 
 __all__ = ["LEVELS", "MAX_RECORD_BYTES", "ParseStats", "Record", "iter_records", "level_rank", "normalize_level",
-           "parse_ts"]  # fmt: skip
+           "parse_ts", "record_deploy"]  # fmt: skip
 
 _RANK = {name: i for i, name in enumerate(LEVELS)}
 MAX_EXTRA_LINES = 200  # continuation lines kept per record
@@ -101,7 +101,7 @@ for _kind, _keys in enumerate((_TS_KEYS, _LEVEL_KEYS, _MSG_KEYS, _EXTRA_KEYS, _E
     for _prio, _key in enumerate(_keys):
         _ROLES.setdefault(_key, (_kind, _prio))
 _UNPARSED: Any = object()
-_NO_DEPLOY: Any = (None, None)  # a JSON record already looked at: not a deploy
+_NO_DEPLOY: Any = (None, None)  # looked at: not a deploy
 
 
 @dataclass(slots=True)
@@ -116,7 +116,7 @@ class Record:
     line: int = 0
     service: str = ""  # what the record says it comes from: service/app field, syslog identifier
     logger: str = ""  # logger or component name (a weaker hint of the service)
-    deploy: tuple[str | None, str | None] | None = None  # (version, sha) of a start-up or deploy line
+    deploy: tuple[str | None, str | None] | None = None  # see record_deploy(); None: not looked at yet
     implied: bool = False  # no level was written: INFO, or ERROR for a crash
 
     @property
@@ -372,6 +372,14 @@ class _FileParser:
         self.out: list[Record] = []
 
     def feed(self, raw: str, lineno: int) -> None:
+        if raw[10:11] != "T" and raw[:1].isdigit() and not self.pieces:  # most plain-text lines: no wrapper
+            new = _text_record(raw if len(raw) <= MAX_LINE_CHARS else raw[:MAX_LINE_CHARS] + "…", self.source, lineno)
+            if new is not None:
+                self._push(new)
+                return
+        self._feed(raw, lineno)
+
+    def _feed(self, raw: str, lineno: int) -> None:
         line, wrap, obj = _unwrap(raw)
         if wrap is not None and wrap.partial:
             if sum(map(len, self.pieces)) < MAX_RECORD_BYTES:
@@ -484,13 +492,21 @@ def _close(record: Record, dropped: int) -> None:
         extra.append(f"…[{dropped} more lines]")
     if record.implied and record.rank < 4 and _crashed(record):
         record.level = "ERROR"
-    if record.deploy is None and record.rank < 4:
-        record.deploy = deploy_of(record.message)
-    elif record.deploy is _NO_DEPLOY:
-        record.deploy = None
 
 
 _CRASH_WORDS = ("panic", "fatal", "exception", "traceback", "unhandled", "uncaught", "segmentation", "sigsegv")
+
+
+def record_deploy(record: Record) -> tuple[str | None, str | None] | None:
+    """(version, sha) when ``record`` is a start-up or deploy line, else None.
+
+    Looked at on first use, not while parsing (search_logs never needs it), and remembered
+    on the record: cached records share the answer.
+    """
+    found = record.deploy
+    if found is None:
+        found = record.deploy = (deploy_of(record.message) if record.rank < 4 else None) or _NO_DEPLOY
+    return None if found is _NO_DEPLOY else found
 
 
 def _crashed(record: Record) -> bool:
