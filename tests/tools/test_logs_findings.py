@@ -143,3 +143,22 @@ def test_a_file_is_the_services_when_its_loggers_name_it(tmp_path):
     out = _run(SearchLogsTool(roots=(tmp_path,)), logs="logs", service="checkout")
     assert [r["message"] for r in out["data"]["records"]] == ["captured", "job failed"]
     assert out["data"]["service"]["left_out"] == {"edge-proxy.log": 1}
+
+
+def test_the_frame_of_a_java_chain_is_the_root_causes(tmp_path):
+    _write(tmp_path / "logs" / "inventory.log", [
+        "2026-11-23T12:00:00.000Z  INFO 1 --- [main] c.a.App : ready",
+        *[line for m in range(20, 30) for line in (
+            f"2026-11-23T12:{m}:00.000Z ERROR 1 --- [nio-8080-exec-7] c.a.i.web.Api : Unhandled exception",
+            "com.acme.inventory.service.ReservationException: reservation failed for order ord_8c278a9b5",
+            "\tat com.acme.inventory.service.ReservationService.reserveAll(ReservationService.java:21)",
+            "\tat org.springframework.web.servlet.FrameworkServlet.service(FrameworkServlet.java:885)",
+            'Caused by: java.lang.NullPointerException: Cannot invoke "Warehouse.getZone()"',
+            "\tat java.base/java.util.Objects.requireNonNull(Objects.java:233)",
+            "\tat com.acme.inventory.service.StockService.zoneOf(StockService.java:21)",
+            "\t... 48 common frames omitted",
+        )],
+    ])  # fmt: skip
+    out = _run(ErrorSignaturesTool(roots=(tmp_path,)), logs="logs")
+    (sig,) = out["data"]["signatures"]
+    assert sig["frame"] == "at com.acme.inventory.service.StockService.zoneOf(StockService.java:21)"

@@ -182,12 +182,22 @@ _FRAME = re.compile(r'\s+File "|\s+at |\t/|\s+/|[\w./*()-]+\.go:\d+')
 
 
 def top_frame(extra: list[str]) -> str | None:
-    """The innermost frame of a trace that is not in a library or the runtime (an in-repo frame)."""
-    frames = [line.strip() for line in extra[:MAX_TRACE_LINES] if _FRAME.match(line) and not _LIBRARY.search(line)]
-    if not frames:
-        return None
-    python = any(line.startswith('  File "') for line in extra[:MAX_TRACE_LINES])
-    return (frames[-1] if python else frames[0])[:300]
+    """The innermost frame of a trace that is not in a library or the runtime (an in-repo frame).
+
+    Python lists the innermost frame last; Java, JavaScript and Go first, and in a Java
+    ``Caused by:`` chain the root cause's frames come last, so they are looked at first.
+    """
+    lines = extra[:MAX_TRACE_LINES]
+    if any(line.startswith('  File "') for line in lines):
+        frames = _own_frames(lines)
+        return frames[-1][:300] if frames else None
+    cause = max((i for i, line in enumerate(lines) if line.startswith("Caused by:")), default=0)
+    frames = _own_frames(lines[cause:]) or _own_frames(lines)
+    return frames[0][:300] if frames else None
+
+
+def _own_frames(lines: list[str]) -> list[str]:
+    return [line.strip() for line in lines if _FRAME.match(line) and not _LIBRARY.search(line)]
 
 
 def signature_of(message: str, extra: list[str]) -> str:
