@@ -162,3 +162,12 @@ def test_the_frame_of_a_java_chain_is_the_root_causes(tmp_path):
     out = _run(ErrorSignaturesTool(roots=(tmp_path,)), logs="logs")
     (sig,) = out["data"]["signatures"]
     assert sig["frame"] == "at com.acme.inventory.service.StockService.zoneOf(StockService.java:21)"
+
+
+def test_a_long_service_input_is_clipped_not_refused_and_records_count_every_record_read(tmp_path):
+    _two_services(tmp_path)
+    tool = ErrorSignaturesTool(roots=(tmp_path,))
+    out = _run(tool, logs="logs", service="payments " + "<!-- x -->" * 500)
+    assert out["data"]["service"]["filtered"] is False and out["facts"]["signature"] == "bulk index failed"
+    narrowed = _run(tool, logs="logs", service="payments")
+    assert narrowed["data"]["records"] == out["data"]["records"] == 20 + 40 + 40 + 75

@@ -35,7 +35,7 @@ class _WindowArgs(BaseModel):
     logs: str = Field(..., description=_LOGS)
     since: str | None = Field(default=None, description=_SINCE)
     until: str | None = Field(default=None, description=_UNTIL)
-    service: str | None = Field(default=None, max_length=200, description=_SERVICE)
+    service: str | None = Field(default=None, description=_SERVICE)  # clipped, not refused: the crew passes its input
 
 
 class SearchLogsArgs(_WindowArgs):

@@ -29,6 +29,7 @@ from tools.logs._signatures import Signature, top_frame
 
 __all__ = ["ErrorSignaturesTool", "ErrorTimelineTool", "SearchLogsTool"]
 
+MAX_SERVICE_CHARS = 200  # a longer service name is cut, not refused
 _EXTRA_SHOWN = 5  # continuation lines shown per record in search results
 _TRACE_SHOWN = 15  # continuation lines shown per signature in the list
 
@@ -43,7 +44,7 @@ class _LogTool(SandboxedTool):
     def _select(self, args: dict[str, Any], stats: ParseStats) -> tuple[Iterable[Record], dict[str, Any] | None]:
         """The records to analyse: with ``service``, that service's only (unless none names it)."""
         logs = args["logs"]
-        service = str(args.get("service") or "").strip()
+        service = str(args.get("service") or "").strip()[:MAX_SERVICE_CHARS]
         if not service:
             return self._read(logs, stats), None
         root = self.sandbox.resolve(logs)
@@ -94,7 +95,7 @@ class _LogTool(SandboxedTool):
             "skipped_files": self._skipped(stats),
             **self._cut(stats),
             **_unrecognised(stats),
-            "records": result.records,
+            "records": stats.records,  # every record read, those of other services too
             "in_window": result.in_window,
             "matched": result.matched,
             "start": iso(result.start),
@@ -358,7 +359,7 @@ class ErrorSignaturesTool(_LogTool):
         data["min_level"] = min_level
         data["signatures"] = [self._signature_entry(result, s) for s in ranked[:limit]]
         data["more_signatures"] = max(0, len(ranked) - limit)
-        summary = f"{result.records:,} records, {len(ranked):,} error signatures"
+        summary = f"{stats.records:,} records, {len(ranked):,} error signatures"
         if top is not None:
             summary += f", top new: {clip(top.template, 160)} ({top.count:,})"
         elif ranked:
@@ -399,7 +400,7 @@ class ErrorTimelineTool(_LogTool):
             }
             facts.update(onset=iso(top.first_seen), signature=top.template,
                          signature_count=top.count)  # fmt: skip
-        summary = f"{result.matched:,} {min_level}+ records of {result.records:,}"
+        summary = f"{result.matched:,} {min_level}+ records of {stats.records:,}"
         if "buckets" in data and data["buckets"]:
             summary += f" over {data['total_buckets']:,} bucket(s) of {bucket_seconds // 60} min"
         if "baseline" in data:
