@@ -86,7 +86,8 @@ _ERROR_KEYS = ("error.type", "error.message", "error", "err", "err.message", "er
 _SERVICE_KEYS = ("service", "service.name", "app", "application", "app_name", "appname", "service_name",
                  "kubernetes.labels.app", "syslog_identifier", "SYSLOG_IDENTIFIER", "_SYSTEMD_UNIT")  # fmt: skip
 _LOGGER_KEYS = ("logger", "logger_name", "loggerName", "name", "log.logger", "component")
-_MARKER_ROOTS = frozenset(key.split(".")[0] for key in (*_SERVICE_KEYS, *_LOGGER_KEYS))
+# "kubernetes.labels.app" is also {"kubernetes": {"labels": {"app": ...}}}
+_DOTTED = {key: tuple(key.split(".")) for key in (*_SERVICE_KEYS, *_LOGGER_KEYS) if "." in key}
 _CONTAINERS = (dict, list)
 _NESTED = (
     "log",
@@ -96,6 +97,7 @@ _NESTED = (
     "service",
     "kubernetes",
 )  # objects whose fields count as "error.type" ...
+_NESTED_SET = frozenset(_NESTED)
 _ROLES: dict[str, tuple[int, int]] = {}  # key -> (0 ts | 1 level | 2 msg | 3 trace | 4 error, rank)
 for _kind, _keys in enumerate((_TS_KEYS, _LEVEL_KEYS, _MSG_KEYS, _EXTRA_KEYS, _ERROR_KEYS)):
     for _prio, _key in enumerate(_keys):
@@ -164,10 +166,9 @@ def _json_fields(obj: dict[str, Any]) -> tuple[list[Any], list[Any], list[str]]:
 
 
 def _pairs(obj: dict[str, Any]) -> list[tuple[str, Any]]:
-    known = obj.keys() & _ROLES.keys()  # usually 3-5 keys: cheaper than walking them all
-    pairs = [(key, obj[key]) for key in known]
-    for outer in _NESTED:
-        inner = obj.get(outer)
+    pairs = [(key, value) for key, value in obj.items() if key in _ROLES]
+    for outer in _NESTED_SET.intersection(obj):
+        inner = obj[outer]
         if isinstance(inner, dict):
             pairs.extend((f"{outer}.{key}", value) for key, value in inner.items())
     return pairs
@@ -184,20 +185,19 @@ def _distinct(values: Iterable[Any]) -> list[Any]:
 
 
 def _first_str(obj: dict[str, Any], keys: tuple[str, ...]) -> str:
-    if not (obj.keys() & _MARKER_ROOTS):
-        return ""
+    """The first non-empty string among ``keys`` (``a.b`` also as a nested object), cut to 200."""
     for key in keys:
-        value = obj.get(key) if "." not in key else _dotted(obj, key)
+        value = obj.get(key)
+        if value is None and key in _DOTTED:
+            value = _nested(obj, _DOTTED[key])
         if isinstance(value, str) and value:
             return value[:200]
     return ""
 
 
-def _dotted(obj: dict[str, Any], key: str) -> Any:
-    if key in obj:
-        return obj[key]
+def _nested(obj: dict[str, Any], parts: tuple[str, ...]) -> Any:
     value: Any = obj
-    for part in key.split("."):
+    for part in parts:
         if not isinstance(value, dict):
             return None
         value = value.get(part)
