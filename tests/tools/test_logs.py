@@ -577,13 +577,13 @@ def test_tools_are_exported_with_described_arguments():
         "search_logs", "error_signatures", "error_timeline"
     ]  # fmt: skip
     assert set(SearchLogsTool().args_schema.model_fields) == {
-        "logs", "pattern", "since", "until", "level", "limit"
+        "logs", "pattern", "since", "until", "level", "limit", "service"
     }  # fmt: skip
     assert set(ErrorSignaturesTool().args_schema.model_fields) == {
-        "logs", "since", "until", "min_level", "limit"
+        "logs", "since", "until", "min_level", "limit", "service"
     }  # fmt: skip
     assert set(ErrorTimelineTool().args_schema.model_fields) == {
-        "logs", "since", "until", "min_level", "bucket_minutes"
+        "logs", "since", "until", "min_level", "bucket_minutes", "service"
     }  # fmt: skip
     for cls in LOG_TOOLS:
         for field_name, info in cls().args_schema.model_fields.items():

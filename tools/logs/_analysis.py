@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from tools.logs._parse import Record
+from tools.logs._deploys import Deploys
+from tools.logs._parse import Record, record_deploy
 from tools.logs._signatures import Signature, SignatureIndex
 
 __all__ = ["BASELINE_FRACTION", "Analysis", "analyze", "iso", "rate", "timeline"]
@@ -43,6 +44,7 @@ class Analysis:
     start: datetime | None = None  # first timestamp in the window, any level
     end: datetime | None = None  # last timestamp in the window, any level
     times: array[float] = field(default_factory=lambda: array("d"))  # matched epochs, sorted at end
+    deploys: Deploys = field(default_factory=Deploys)  # start-up and deploy lines, in or out of the window
 
     @property
     def baseline_end(self) -> datetime | None:
@@ -91,6 +93,9 @@ def analyze(
     for record in records:
         seen += 1
         ts = record.ts
+        deploy = record_deploy(record)
+        if deploy is not None:
+            result.deploys.add(ts, *deploy)
         if ts is None:
             if windowed:
                 continue

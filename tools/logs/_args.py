@@ -24,10 +24,18 @@ _UNTIL = "Only records at or before this ISO-8601 time, e.g. 2026-11-20T15:00:00
 _LEVELS_TEXT = ", ".join(LEVELS)
 
 
+_SERVICE = (
+    "Only this service's records: those whose service/app field, Kubernetes app label, syslog or "
+    "journald identifier, logger, or file or directory name names it (e.g. payments matches "
+    "payments-api.log). Records of other services are counted by name, not analysed. Omit for all."
+)
+
+
 class _WindowArgs(BaseModel):
     logs: str = Field(..., description=_LOGS)
     since: str | None = Field(default=None, description=_SINCE)
     until: str | None = Field(default=None, description=_UNTIL)
+    service: str | None = Field(default=None, description=_SERVICE)  # clipped, not refused: the crew passes its input
 
 
 class SearchLogsArgs(_WindowArgs):

@@ -27,6 +27,7 @@ TS_PATTERN = (
     r"(\d{4})[-/](\d{2})[-/](\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?"
     r"(?:\s?(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)(?![\w:]))?"
 )
+_EPOCH = re.compile(r"\d{9,19}(?:\.\d+)?")
 _TS_FULL = re.compile(r"\s*" + TS_PATTERN + r"\s*$")
 
 
@@ -69,22 +70,28 @@ def from_groups(groups: tuple[str | None, ...]) -> datetime:
     return base.replace(microsecond=int(frac[:6].ljust(6, "0"))) if frac else base
 
 
+def _from_epoch(number: float) -> datetime | None:
+    """Epoch seconds, milliseconds, microseconds or nanoseconds (told apart by size)."""
+    for scale in (1e9, 1e6, 1e3):
+        if abs(number) > scale * 1e8:
+            number /= scale
+            break
+    try:
+        return datetime.fromtimestamp(number, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def parse_ts(value: Any) -> datetime | None:
     """An aware UTC datetime from an ISO-8601-like string or an epoch number, else None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        number = float(value)
-        for scale in (1e9, 1e6, 1e3):
-            if abs(number) > scale * 1e8:
-                number /= scale
-                break
-        try:
-            return datetime.fromtimestamp(number, UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
+        return _from_epoch(float(value))
     if not isinstance(value, str):
         return None
+    if value[:1].isdigit() and _EPOCH.fullmatch(value):  # "1795514400.65": epoch as a string
+        return _from_epoch(float(value))
     try:
         parsed = datetime.fromisoformat(value)  # C fast path for most JSON timestamps
     except ValueError:

@@ -24,10 +24,13 @@ __all__ = [
     "group_records",
     "signature_of",
     "template",
+    "top_frame",
 ]
 
 MAX_TEMPLATE_INPUT = 400  # characters of a message that decide its signature
 MAX_TRACE_LINES = 200
+MAX_EXAMPLES = 3
+MAX_EXAMPLE_CHARS = 300
 OTHER = "<other signatures>"
 
 _HEX4 = r"[0-9A-Fa-f]{1,4}"
@@ -52,15 +55,18 @@ _PATTERNS = (
     ("path", rf"(?<![\w/.:~-])(?:~|\.{{1,2}})?/(?:{_SEGMENT}+/)+{_SEGMENT}*"
              rf"|\b[A-Za-z]:\\[^\s\"'<>|]+"
              rf"|\b(?:{_SEGMENT}+/)+{_SEGMENT}*\.[A-Za-z0-9]{{1,8}}\b"),
+    ("pod", r"(?<=-)(?=[a-z0-9]*\d)[0-9a-f]{6,10}-[a-z0-9]{5}\b"),
     ("hex", r"\b0[xX][0-9A-Fa-f]+\b"
             r"|\b(?=[0-9A-Fa-f]*[A-Fa-f])(?:(?=[0-9A-Fa-f]*\d)[0-9A-Fa-f]{7,}|[A-Fa-f]{9,})\b"),
+    ("id", r"(?<=[A-Za-z]_)(?=[A-Za-z]*\d[A-Za-z]*\d)[A-Za-z0-9]{4,}\b"
+           r"|\b(?=[a-z]*\d[a-z]*\d)(?=\d*[a-z]\d*[a-z])[a-z0-9]{7,}\b"),
     ("duration", rf"(?<![\w.])\d+(?:\.\d+)?\s?(?:{_UNITS})\b"),
     ("size", rf"(?<![\w.])\d+(?:\.\d+)?\s?(?:{_SIZES})\b"),
     ("num", r"(?<![\w.])[-+]?\d+(?:\.\d+)*(?!\w)|(?<=[A-Za-z_])\d{3,}(?!\w)"),
 )  # fmt: skip
 # No pattern starts at whitespace or at a letter inside a word: skipping those positions
 # up front makes masking about twice as fast without changing any result.
-_GUARD = r"(?:(?<!\w)(?=\S)|(?![A-Za-z_\s]))"
+_GUARD = r"(?:(?<!\w)(?=\S)|(?<=[A-Za-z]_)|(?![A-Za-z_\s]))"
 _MASK = re.compile(_GUARD + "(?:" + "|".join(f"(?P<{n}>{p})" for n, p in _PATTERNS) + ")")
 _BODY = re.compile(_GUARD + "(?:" + "|".join(f"(?P<{n}>{p})" for n, p in _PATTERNS[1:]) + ")")
 _DIGIT_RUN = re.compile(r"\d{3,}")
@@ -147,14 +153,51 @@ def exception_line(extra: list[str]) -> str | None:
     if not extra:
         return None
     if any(line.startswith("Traceback (") for line in extra):
-        for line in reversed(extra):
-            if line and not line[0].isspace() and not line.startswith(_NOT_EXCEPTION):
-                return line
-        return None
+        return _python_exception(extra)
     for line in extra[:6]:
         if line and not line[0].isspace() and _EXCEPTION.match(line):
             return line
     return None
+
+
+def _python_exception(extra: list[str]) -> str | None:
+    """The first unindented line after the last frame: the final exception, even when its message
+    runs over several lines."""
+    last = max((i for i, line in enumerate(extra) if line.startswith('  File "')), default=-1)
+    for line in extra[last + 1 :]:
+        if line and not line[0].isspace() and not line.startswith(_NOT_EXCEPTION):
+            return line
+    for line in reversed(extra):
+        if line and not line[0].isspace() and not line.startswith(_NOT_EXCEPTION):
+            return line
+    return None
+
+
+_LIBRARY = re.compile(
+    r"site-packages|dist-packages|node_modules|/usr/lib/|/usr/local/go/|\bruntime/|<frozen |node:internal|"
+    r"\bat (?:java|javax|jdk|sun|kotlin|scala|org\.springframework|org\.apache|io\.netty|com\.sun)\.|"
+    r"\(internal/|^\s*(?:java|javax|jdk|sun)\.|^net/http\.|^runtime\."
+)
+_FRAME = re.compile(r'\s+File "|\s+at |\t/|\s+/|[\w./*()-]+\.go:\d+')
+
+
+def top_frame(extra: list[str]) -> str | None:
+    """The innermost frame of a trace that is not in a library or the runtime (an in-repo frame).
+
+    Python lists the innermost frame last; Java, JavaScript and Go first, and in a Java
+    ``Caused by:`` chain the root cause's frames come last, so they are looked at first.
+    """
+    lines = extra[:MAX_TRACE_LINES]
+    if any(line.startswith('  File "') for line in lines):
+        frames = _own_frames(lines)
+        return frames[-1][:300] if frames else None
+    cause = max((i for i, line in enumerate(lines) if line.startswith("Caused by:")), default=0)
+    frames = _own_frames(lines[cause:]) or _own_frames(lines)
+    return frames[0][:300] if frames else None
+
+
+def _own_frames(lines: list[str]) -> list[str]:
+    return [line.strip() for line in lines if _FRAME.match(line) and not _LIBRARY.search(line)]
 
 
 def signature_of(message: str, extra: list[str]) -> str:
@@ -183,6 +226,13 @@ class Signature:
     sample_line: int = 0
     sample_ts: datetime | None = None
     buckets: dict[int, int] = field(default_factory=dict)
+    examples: list[str] = field(default_factory=list)  # up to MAX_EXAMPLES distinct raw messages
+
+    def note_example(self, message: str) -> None:
+        if len(self.examples) < MAX_EXAMPLES:
+            text = message[:MAX_EXAMPLE_CHARS]
+            if text not in self.examples:
+                self.examples.append(text)
 
     def trace_text(self, max_lines: int = MAX_TRACE_LINES) -> str:
         """The sample message and its continuation lines, one per line."""
@@ -216,6 +266,13 @@ class SignatureIndex:
                 sig = self.signatures[key] = Signature(key)
         sig.count += 1
         sig.levels[record.level] = sig.levels.get(record.level, 0) + 1
+        sig.note_example(record.message)
+        self._sample(sig, record)
+        self._count_time(sig, record.ts, epoch)
+        return sig
+
+    @staticmethod
+    def _sample(sig: Signature, record: Record) -> None:
         ts = record.ts
         # the sample is the earliest record that carries a trace (else the earliest record)
         if bool(record.extra) != bool(sig.trace):
@@ -225,6 +282,8 @@ class SignatureIndex:
         if better or not sig.sample:
             sig.sample, sig.trace = record.message, record.extra[:MAX_TRACE_LINES]
             sig.sample_source, sig.sample_line, sig.sample_ts = record.source, record.line, ts
+
+    def _count_time(self, sig: Signature, ts: datetime | None, epoch: float | None) -> None:
         if ts is not None:
             if sig.first_seen is None or ts < sig.first_seen:
                 sig.first_seen = ts
@@ -235,7 +294,6 @@ class SignatureIndex:
                     epoch = ts.timestamp()
                 bucket = int(epoch // self.bucket_seconds)
                 sig.buckets[bucket] = sig.buckets.get(bucket, 0) + 1
-        return sig
 
     def ranked(self) -> list[Signature]:
         """Signatures by count, most first; ties by first seen."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import json
 import re
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,11 +22,14 @@ from tools.logs._args import (
     parse_level,
     parse_time,
 )
+from tools.logs._deploys import MAX_DEPLOYS, Deploy, Deploys
 from tools.logs._parse import LEVELS, MAX_RECORD_BYTES, ParseStats, Record, iter_records
-from tools.logs._signatures import Signature
+from tools.logs._services import ServiceFilter
+from tools.logs._signatures import Signature, top_frame
 
 __all__ = ["ErrorSignaturesTool", "ErrorTimelineTool", "SearchLogsTool"]
 
+MAX_SERVICE_CHARS = 200  # a longer service name is cut, not refused
 _EXTRA_SHOWN = 5  # continuation lines shown per record in search results
 _TRACE_SHOWN = 15  # continuation lines shown per signature in the list
 
@@ -36,6 +40,23 @@ class _LogTool(SandboxedTool):
     def _read(self, logs: str, stats: ParseStats) -> Any:
         path = self.sandbox.resolve(logs)
         return iter_records(path, sandbox=self.sandbox, stats=stats)
+
+    def _select(self, args: dict[str, Any], stats: ParseStats) -> tuple[Iterable[Record], dict[str, Any] | None]:
+        """The records to analyse: with ``service``, that service's only (unless none names it)."""
+        logs = args["logs"]
+        service = str(args.get("service") or "").strip()[:MAX_SERVICE_CHARS]
+        if not service:
+            return self._read(logs, stats), None
+        root = self.sandbox.resolve(logs)
+        probe = ServiceFilter(service, root)
+        for record in self._read(logs, ParseStats()):
+            probe.keep(record)
+        if probe.kept == 0:
+            note = f"no record names service {service!r}: nothing left out"
+            return self._read(logs, stats), {"name": service, "filtered": False, "left_out": {}, "note": note}
+        chosen = ServiceFilter(service, root, frozenset(probe.named_sources))
+        info: dict[str, Any] = {"name": service, "filtered": True}
+        return _narrowed(self._read(logs, stats), chosen, info), info
 
     @staticmethod
     def _window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
@@ -68,26 +89,33 @@ class _LogTool(SandboxedTool):
             return ""
         return f"; {stats.cut_lines:,} over-long line(s) cut to {MAX_RECORD_BYTES // 1024:,} KiB"
 
-    def _span(self, result: Analysis, stats: ParseStats) -> dict[str, Any]:
-        return {
+    def _span(self, result: Analysis, stats: ParseStats, service: dict[str, Any] | None) -> dict[str, Any]:
+        span = {
             "files": stats.files,
             "skipped_files": self._skipped(stats),
             **self._cut(stats),
-            "records": result.records,
+            **_unrecognised(stats),
+            "records": stats.records,  # every record read, those of other services too
             "in_window": result.in_window,
             "matched": result.matched,
             "start": iso(result.start),
             "end": iso(result.end),
             "baseline_end": iso(result.baseline_end),
         }
+        if service is not None:
+            span["service"] = service
+        return span
 
-    def _analyze(self, args: dict[str, Any], bucket_seconds: int | None = None) -> tuple[Analysis, ParseStats, str]:
+    def _analyze(
+        self, args: dict[str, Any], bucket_seconds: int | None = None
+    ) -> tuple[Analysis, ParseStats, str, dict[str, Any] | None]:
         since, until = self._window(args.get("since"), args.get("until"))
         min_rank = parse_level("min_level", args.get("min_level") or "ERROR")
         stats = ParseStats()
-        result = analyze(self._read(args["logs"], stats), min_rank=min_rank or 0, since=since,
-                         until=until, bucket_seconds=bucket_seconds)  # fmt: skip
-        return result, stats, LEVELS[min_rank or 0]
+        records, service = self._select(args, stats)
+        result = analyze(records, min_rank=min_rank or 0, since=since, until=until,
+                         bucket_seconds=bucket_seconds)  # fmt: skip
+        return result, stats, LEVELS[min_rank or 0], service
 
     def _bounded(self, result: ToolResult, key: str) -> ToolResult:
         """Keep as many of ``result.data[key]`` as fit the output size; say how many were cut."""
@@ -110,9 +138,88 @@ class _LogTool(SandboxedTool):
             "last_seen": iso(sig.last_seen),
             "levels": sig.levels,
             "sample": clip(sig.sample, 500),
+            "examples": sig.examples,
+            "frame": top_frame(sig.trace),
             "at": self._where(sig.sample_source, sig.sample_line),
             "trace": [clip(line, 300) for line in sig.trace[:_TRACE_SHOWN]],
         }
+
+
+def _narrowed(records: Iterable[Record], chosen: ServiceFilter, info: dict[str, Any]) -> Iterator[Record]:
+    """``records`` of the chosen service; fills ``info`` with what was left out once read."""
+    yield from (record for record in records if chosen.keep(record))
+    info["kept"] = chosen.kept
+    info["left_out"] = chosen.left_out()
+    info["left_out_records"] = sum(chosen.others.values())
+    info["note"] = (f"{info['left_out_records']:,} records of other services left out (they do not name "
+                    f"{chosen.service!r} in a service field, identifier, logger or file name)")  # fmt: skip
+
+
+def _service_note(info: dict[str, Any] | None) -> str:
+    if info is None:
+        return ""
+    if not info["filtered"]:
+        return f"; {info['note']}"
+    others = ", ".join(f"{name} {count:,}" for name, count in list(info["left_out"].items())[:3])
+    left = info.get("left_out_records", 0)
+    return f"; service {info['name']}: {left:,} records of others left out" + (f" ({others})" if others else "")
+
+
+def _unrecognised(stats: ParseStats) -> dict[str, Any]:
+    out: dict[str, Any] = {"unrecognised_lines": stats.unrecognised}
+    if stats.unrecognised:
+        out["unrecognised_samples"] = [clip(line, 200) for line in stats.unrecognised_samples]
+    return out
+
+
+def _unrecognised_note(stats: ParseStats) -> str:
+    if not stats.unrecognised:
+        return ""
+    return f"; {stats.unrecognised:,} line(s) in no known format (kept as records of their own)"
+
+
+def _deploy_item(deploy: Deploy) -> dict[str, Any]:
+    return {"time": iso(deploy.ts), "version": deploy.version, "sha": deploy.sha}
+
+
+def _deploy_facts(result: Analysis, onset: datetime | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The deploys seen, and the facts of the one running at ``onset`` (the last one without an onset).
+
+    ``bad_rev`` is the running deploy's sha (else version) and ``good_rev`` the one before
+    it: the names the code tools take a commit range by.
+    """
+    deploys = result.deploys.timeline()
+    facts = Deploys.facts(deploys, onset)
+    if "deployed_at" in facts:
+        facts["deployed_at"] = iso(facts["deployed_at"])
+    bad = facts.get("deploy_sha") or facts.get("deploy_version")
+    good = facts.get("previous_sha") or facts.get("previous_version")
+    if bad:
+        facts["bad_rev"] = bad
+    if good:
+        facts["good_rev"] = good
+    return [_deploy_item(d) for d in deploys[-MAX_DEPLOYS:]], facts
+
+
+def _findings(
+    result: Analysis,
+    stats: ParseStats,
+    service: dict[str, Any] | None,
+    data: dict[str, Any],
+    facts: dict[str, Any],
+    top: Signature | None,
+) -> str:
+    """Deploys into ``data`` and ``facts``; the summary's tail on deploys, services and unknown lines."""
+    deploys, deploy_facts = _deploy_facts(result, top.first_seen if top is not None else None)
+    data["deploys"] = deploys
+    facts.update(deploy_facts)
+    tail = ""
+    if "deployed_at" in deploy_facts:
+        named = deploy_facts.get("deploy_version") or deploy_facts.get("deploy_sha")
+        tail = f"; running {named} deployed {deploy_facts['deployed_at']}"
+        if "previous_version" in deploy_facts:
+            tail += f" (before: {deploy_facts['previous_version']})"
+    return tail + _service_note(service) + _unrecognised_note(stats)
 
 
 def _fit(items: list[Any], budget: int) -> list[Any]:
@@ -166,7 +273,8 @@ class SearchLogsTool(_LogTool):
         stats = ParseStats()
         heap: list[tuple[tuple[int, float, int], Record]] = []  # the `limit` earliest matches (max-heap)
         matched = 0
-        for seq, record in enumerate(self._read(args["logs"], stats)):
+        records, service = self._select(args, stats)
+        for seq, record in enumerate(records):
             ts = record.ts
             if (since is not None or until is not None) and (
                 ts is None or (since is not None and ts < since)
@@ -193,14 +301,17 @@ class SearchLogsTool(_LogTool):
             "files": stats.files,
             "skipped_files": self._skipped(stats),
             **self._cut(stats),
+            **_unrecognised(stats),
             "records": [self._record(r) for r in shown],
         }
+        if service is not None:
+            data["service"] = service
         if matched:
             summary = (f"{matched:,} matching records of {stats.records:,} in {stats.files} "
                        f"file(s); showing the earliest {len(shown)}")  # fmt: skip
         else:
             summary = f"no records match among {stats.records:,} in {stats.files} file(s)"
-        summary += self._cut_note(stats)
+        summary += self._cut_note(stats) + _service_note(service) + _unrecognised_note(stats)
         return self._bounded(ToolResult(tool=self.name, summary=summary, data=data), "records")
 
     def _record(self, record: Record) -> dict[str, Any]:
@@ -223,13 +334,14 @@ class ErrorSignaturesTool(_LogTool):
         "else the message, with ids, numbers, addresses and paths masked), most frequent "
         "first. Each signature is marked "
         "'new' (first seen after the first 25% of the analyzed time span) or "
-        "'pre-existing'. Facts: the top new signature, its count, stack trace and onset."
+        "'pre-existing'. Facts: the top new signature, its count, stack trace and onset, and the "
+        "deploy running then (deploy_version, deploy_sha, deployed_at, previous_version)."
     )
     args_schema: type[BaseModel] = ErrorSignaturesArgs
     ruled_out_max: ClassVar[int] = 10
 
     def execute(self, **args: Any) -> ToolResult:
-        result, stats, min_level = self._analyze(args)
+        result, stats, min_level, service = self._analyze(args)
         limit = int(args.get("limit") or 10)
         ranked = result.ranked()
         top = result.top_new()
@@ -243,15 +355,16 @@ class ErrorSignaturesTool(_LogTool):
             for s in ranked
             if result.status(s) == "pre-existing"
         ][: self.ruled_out_max]
-        data = self._span(result, stats)
+        data = self._span(result, stats, service)
         data["min_level"] = min_level
         data["signatures"] = [self._signature_entry(result, s) for s in ranked[:limit]]
         data["more_signatures"] = max(0, len(ranked) - limit)
-        summary = f"{result.records:,} records, {len(ranked):,} error signatures"
+        summary = f"{stats.records:,} records, {len(ranked):,} error signatures"
         if top is not None:
             summary += f", top new: {clip(top.template, 160)} ({top.count:,})"
         elif ranked:
             summary += ", no new signature"
+        summary += _findings(result, stats, service, data, facts, top)
         out = ToolResult(tool=self.name, summary=summary, data=data, facts=facts)
         return self._bounded(out, "signatures")
 
@@ -267,9 +380,9 @@ class ErrorTimelineTool(_LogTool):
 
     def execute(self, **args: Any) -> ToolResult:
         bucket_seconds = int(args.get("bucket_minutes") or 1) * 60
-        result, stats, min_level = self._analyze(args, bucket_seconds)
+        result, stats, min_level, service = self._analyze(args, bucket_seconds)
         top = result.top_new()
-        data = self._span(result, stats)
+        data = self._span(result, stats, service)
         data["min_level"] = min_level
         data.update(timeline(result, bucket_seconds))
         facts: dict[str, Any] = {}
@@ -287,7 +400,7 @@ class ErrorTimelineTool(_LogTool):
             }
             facts.update(onset=iso(top.first_seen), signature=top.template,
                          signature_count=top.count)  # fmt: skip
-        summary = f"{result.matched:,} {min_level}+ records of {result.records:,}"
+        summary = f"{result.matched:,} {min_level}+ records of {stats.records:,}"
         if "buckets" in data and data["buckets"]:
             summary += f" over {data['total_buckets']:,} bucket(s) of {bucket_seconds // 60} min"
         if "baseline" in data:
@@ -297,4 +410,5 @@ class ErrorTimelineTool(_LogTool):
                         f"{data['after_onset']['per_minute']:g}/min after")  # fmt: skip
         else:
             summary += "; no new error signature"
+        summary += _findings(result, stats, service, data, facts, top)
         return self._bounded(ToolResult(tool=self.name, summary=summary, data=data, facts=facts), "buckets")
