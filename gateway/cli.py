@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import time
 import uuid
@@ -175,6 +176,26 @@ def crews(config: ConfigOption = None) -> None:
             out.print(_safe(f"  -i {key}=<{spec.type.value}>  {need}  {spec.description}"), soft_wrap=True)
 
 
+def _paths_from_here(spec: Any, raw: dict[str, Any]) -> dict[str, Any]:
+    """Relative path inputs given on this command line are relative to where it runs.
+
+    The gateway resolves a relative path only under the allowed roots (never its own
+    working directory); here the caller is on the same machine, so a path typed as
+    ``examples/incident/logs`` means what the shell means. The sandbox then checks
+    the absolute path against the roots as always.
+    """
+    from agents.schema import InputType
+
+    out = dict(raw)
+    for name, value in raw.items():
+        item = spec.inputs.get(name)
+        if item is None or item.type is not InputType.path or not isinstance(value, str):
+            continue
+        if value and not value.startswith(("/", "~")) and "\x00" not in value:
+            out[name] = os.path.join(os.getcwd(), value)
+    return out
+
+
 @app.command(context_settings={"allow_extra_args": True})
 def run(
     ctx: typer.Context,
@@ -210,7 +231,7 @@ def run(
     catalog = _load(config, err)
     try:
         spec = catalog.crew(crew)
-        checked = validate_inputs(crew, spec, raw, roots=settings.roots)
+        checked = validate_inputs(crew, spec, _paths_from_here(spec, raw), roots=settings.roots)
     except (UnknownCrewError, InputError) as e:
         err.print(f"[red]error:[/] {_safe(e)}", soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
