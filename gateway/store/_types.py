@@ -75,7 +75,7 @@ class StoredEvent:
     data: dict[str, Any]
 
     def public(self) -> dict[str, Any]:
-        """The v1 wire form (DESIGN.md, "Event contract")."""
+        """The v1 wire form (docs/api.md, "Events")."""
         return {
             "v": 1,
             "id": str(self.id),
@@ -90,8 +90,19 @@ class StoredEvent:
 
     @cached_property
     def wire(self) -> str:
-        """``public()`` as compact JSON, encoded once however many watchers send it."""
-        return json.dumps(self.public(), ensure_ascii=False, separators=(",", ":"))
+        """``public()`` as compact JSON, encoded once however many watchers send it.
+
+        Text that cannot be sent as UTF-8 (a lone surrogate in a row written before
+        appends were cleaned) is written as a JSON escape instead, so no stored event
+        can stop a stream.
+        """
+        text = json.dumps(self.public(), ensure_ascii=False, separators=(",", ":"))
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                return json.dumps(self.public(), ensure_ascii=True, separators=(",", ":"))
+        return text
 
 
 @dataclass(frozen=True)

@@ -371,3 +371,25 @@ def test_tokens_in_query_strings_never_reach_the_logs(secured_gw: Gateway) -> No
     logs = secured_gw.logs()
     assert "alpha-key" not in logs and "secr" not in logs
     assert "token=[redacted]" in logs
+
+
+def test_an_event_row_holding_a_lone_surrogate_still_goes_out_as_valid_utf8() -> None:
+    """A row written before appends were cleaned must not stop a stream that reaches it."""
+    from datetime import UTC, datetime
+
+    from gateway.store import StoredEvent
+
+    event = StoredEvent(
+        id=7,
+        seq=1,
+        task_id="t",
+        crew="c",
+        ts=datetime(2026, 11, 30, tzinfo=UTC),
+        type="tool.finished",
+        agent=None,
+        step=None,
+        data={"output": "svc\ud800 café"},
+    )
+    wire = event.wire
+    wire.encode("utf-8")  # what a WebSocket or SSE send does; raised before
+    assert json.loads(wire)["data"]["output"] == "svc\ud800 café"
