@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tools._result import clip
-from tools.code._frames import Frame, path_components
+from tools.code._frames import Frame, go_package, path_components
 from tools.code._sourcemap import lookup, parse_map
 
 __all__ = ["FileIndex", "Mapping", "RepoView", "library_reason", "map_frames"]
@@ -203,6 +203,10 @@ class RepoView:
         return self._modules
 
     def _go_module(self, frame: Frame) -> Mapping | None:
+        return self._go_module_path(frame) or self._go_import_path(frame)
+
+    def _go_module_path(self, frame: Frame) -> Mapping | None:
+        """A path that still carries the module path (``-trimpath`` builds, the module cache)."""
         path = frame.path.replace("\\", "/")
         for module, directory in self.modules():
             at = path.find(module + "/")
@@ -213,6 +217,22 @@ class RepoView:
             candidate = posixpath.normpath(posixpath.join(directory, rest)) if directory else rest
             if candidate in self.index.paths:
                 return Mapping(candidate, via=f"go module {module}")
+        return None
+
+    def _go_import_path(self, frame: Frame) -> Mapping | None:
+        """The function's import path inside a go.mod module, whatever directory the build ran in:
+        ``example.com/x/internal/batch.Last`` at ``/src/internal/batch/split.go`` is
+        ``internal/batch/split.go`` of module ``example.com/x``."""
+        package = go_package(frame.function)
+        name = frame.components[-1] if frame.components else ""
+        if not package or not name.endswith(".go"):
+            return None
+        for module, directory in self.modules():
+            if package != module and not package.startswith(module + "/"):
+                continue
+            candidate = posixpath.normpath(posixpath.join(directory or ".", package[len(module) + 1 :], name))
+            if candidate in self.index.paths:
+                return Mapping(candidate, via=f"go package {package} of module {module}")
         return None
 
     # Python ----------------------------------------------------------------
