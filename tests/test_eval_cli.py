@@ -17,12 +17,12 @@ from tests.support.llm_server import ScriptedModel, ScriptedServer, text
 
 PROJECT = Path(__file__).resolve().parent.parent
 
-# Measured with the offline model, scored from the task's structured output: 11 of 13
-# cases (84.6%) get the commit right (nine by naming the culprit, two by naming no
+# Measured with the offline model, scored from the task's structured output: 12 of 13
+# cases (92.3%) get the commit right (ten by naming the culprit, two by naming no
 # commit for an outage outside the repo), and no case names a wrong commit as fact
-# (commit score +0.846). Raise these as tools improve.
-PINNED_TOP1_PCT = 84.0
-PINNED_COMMIT_SCORE = 0.84
+# (commit score +0.923). Raise these as tools improve.
+PINNED_TOP1_PCT = 92.0
+PINNED_COMMIT_SCORE = 0.92
 
 
 def crewgate(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
