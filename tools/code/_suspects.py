@@ -79,6 +79,7 @@ DEPENDENCY_WEIGHT = 40.0
 MAX_PACKAGES = 10
 _INSTALL_DIRS = ("site-packages", "dist-packages")
 _GO_ESCAPE = re.compile(r"!([a-z])")
+_LOCK_FILE = re.compile(r"(?:lock|shrinkwrap)[\w.-]*$|go\.sum$", re.IGNORECASE)
 _NAME = re.compile(r"[A-Za-z_$][\w$]*")
 _NETWORK = re.compile(
     r"connection refused|connection reset|connection aborted|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|"
@@ -339,8 +340,10 @@ def _score_change_sites(ledger: Ledger, change: Change, sites: list[Site], reade
 
 
 def _score_bumps(ledger: Ledger, change: Change, reader: RevReader, packages: list[str]) -> None:
-    """A manifest change that moved the version of the package the error is raised in: strong evidence."""
-    for path, found in change.files.items():
+    """A manifest change that moved the version of the package the error is raised in: strong evidence.
+
+    The manifest a person edits is named before the lock file that follows it."""
+    for path, found in sorted(change.files.items(), key=lambda item: _LOCK_FILE.search(item[0]) is not None):
         if file_kind(path) != "dependency" or found.deleted:
             continue
         before = reader.lines(path, change.parents[0]) if change.parents else None
