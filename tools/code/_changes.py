@@ -370,7 +370,11 @@ _NAME_ABOVE = (
     re.compile(r"^\"?((?:@[\w.\-]+/)?[\w.\-]+)@[^\n]*:\s*$"),  # yarn.lock entry header
     re.compile(r"^\s*<artifactId>([\w.\-]+)</artifactId>"),  # pom.xml
 )
-_NOT_PACKAGES = frozenset(["version", "python", "name", "requires-python", "node", "npm", "go", "toolchain"])
+# Keys that carry a version but name no dependency (the project's own version, runtimes, lock file sections).
+_NOT_PACKAGES = frozenset(
+    ["version", "python", "name", "requires-python", "node", "npm", "go", "toolchain"]
+    + ["packages", "dependencies", "devdependencies", "default", "develop", "_meta", "engines"]
+)
 
 
 @dataclass

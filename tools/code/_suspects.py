@@ -7,7 +7,10 @@
    enclosing it (``_blocks``).
 3. The range's diffs (``_changes``): hunks inside the failing functions, other changes
    to the failing files, and configuration, dependency and deploy files, with the
-   values they set matched against the error text.
+   values they set matched against the error text. When the innermost frames run in a
+   third-party package (site-packages, node_modules, the Go module cache) and a manifest
+   or lock file moved that package's version, the bump is strong evidence: the error is
+   raised inside the dependency that changed.
 4. Weighing (``_evidence``): inside a known deploy range a commit gains 15, outside it
    counts a quarter; a commit that merely created a file long before the onset counts
    0.2, and says so.
