@@ -15,12 +15,15 @@ from pathlib import PurePosixPath
 from tools.code._git import GitRepo, iso_from_epoch
 
 __all__ = [
+    "Bump",
     "Change",
     "FileChange",
     "Hunk",
     "changed_values",
+    "dependency_bumps",
     "file_kind",
     "match_values",
+    "package_matches",
     "read_changes",
     "unquote_path",
 ]
@@ -340,3 +343,148 @@ def _appears(value: str, text: str, lowered: str) -> bool:
     # followed by a module path ('urllib3' in 'urllib3.util.ssl_').
     tail = r"(?![\w\-]|\.\w)" if "." in value else r"(?![\w\-])"
     return re.search(rf"(?<![\w.\-]){re.escape(value.lower())}{tail}", lowered) is not None
+
+
+# --- dependency bumps: which package a manifest change moved, from which version to which ---
+
+MAX_BUMPS = 40
+MAX_LOOKBACK = 30
+_VERSION = r"[~^=<>!]*\s*v?(\d[\w.+\-]*)"
+# Lines that name a package and its version together (requirements, PEP 621, Poetry, Pipfile, package.json,
+# go.mod, go.sum, Gradle).
+_SELF_CONTAINED = (
+    re.compile(r"^\s*[\"']?([A-Za-z0-9][\w.\-]*)(?:\[[^\]]*\])?\s*(?:===?|~=|>=|<=|!=|>|<)\s*v?(\d[\w.+\-]*)"),
+    re.compile(r"^\s*\"((?:@[\w.\-]+/)?[\w.\-]+)\"\s*:\s*\"" + _VERSION + r"\""),
+    re.compile(r"^\s*([A-Za-z0-9][\w.\-]*)\s*=\s*[\"']" + _VERSION + r"[\"']"),
+    re.compile(r"^\s*([A-Za-z0-9][\w.\-]*)\s*=\s*\{[^}]*\bversion\s*=\s*[\"']" + _VERSION),
+    re.compile(r"^\s*(?:require\s+)?([a-z0-9][\w.\-]*\.[a-z]{2,}/[\w.\-/~]+)\s+(v\d[\w.+\-]*?)(?:/go\.mod)?(?:\s|$)"),
+    re.compile(r"^\s*\w+\s*\(?\s*[\"']([\w.\-]+:[\w.\-]+):v?(\d[\w.+\-]*)[\"']"),
+)
+# A version alone on its line (lock files, pom.xml): the package is named a few lines above.
+_VERSION_ONLY = re.compile(
+    r"^\s*(?:version\s*=\s*[\"']|\"version\"\s*:\s*\"|version\s+\"|<version>)[=v]*(\d[\w.+\-]*)", re.IGNORECASE
+)
+_NAME_ABOVE = (
+    re.compile(r"^\s*name\s*=\s*[\"']([\w.\-]+)[\"']"),  # poetry.lock, uv.lock
+    re.compile(r"^\s*\"(?:[\w.\-/@]*node_modules/)?((?:@[\w.\-]+/)?[\w.\-]+)\"\s*:\s*\{"),  # package-lock, Pipfile.lock
+    re.compile(r"^\"?((?:@[\w.\-]+/)?[\w.\-]+)@[^\n]*:\s*$"),  # yarn.lock entry header
+    re.compile(r"^\s*<artifactId>([\w.\-]+)</artifactId>"),  # pom.xml
+)
+# Keys that carry a version but name no dependency (the project's own version, runtimes, lock file sections).
+_NOT_PACKAGES = frozenset(
+    ["version", "python", "name", "requires-python", "node", "npm", "go", "toolchain"]
+    + ["packages", "dependencies", "devdependencies", "default", "develop", "_meta", "engines"]
+)
+
+
+@dataclass
+class Bump:
+    """A dependency whose pinned or required version a manifest change moved."""
+
+    package: str
+    old: str | None
+    new: str
+    path: str
+    line: int
+
+    def describe(self) -> str:
+        move = f"{self.old} → {self.new}" if self.old else f"to {self.new}"
+        return f"bumped {self.package} {move}"
+
+
+def _self_contained(line: str) -> tuple[str, str] | None:
+    text = _COMMENT.sub("", line) if not line.lstrip().startswith(("//", "#")) else ""
+    for pattern in _SELF_CONTAINED:
+        match = pattern.match(text)
+        if match and match.group(1).lower() not in _NOT_PACKAGES:
+            return match.group(1), match.group(2)
+    return None
+
+
+def _name_above(lines: list[str], index: int) -> str | None:
+    for number in range(index - 1, max(-1, index - 1 - MAX_LOOKBACK), -1):
+        for pattern in _NAME_ABOVE:
+            match = pattern.match(lines[number][:MAX_LINE_CHARS])
+            if match and match.group(1).lower() not in _NOT_PACKAGES:
+                return match.group(1)
+    return None
+
+
+def _entries(lines: list[str], start: int, context: list[str] | None) -> list[tuple[str, str, int]]:
+    """(package, version, line) for each line of a hunk; ``context`` is the whole file, to look names up."""
+    found: list[tuple[str, str, int]] = []
+    for offset, line in enumerate(lines):
+        pair = _self_contained(line)
+        if pair is None and context is not None and (match := _VERSION_ONLY.match(line)):
+            name = _name_above(context, start + offset - 1)
+            pair = (name, match.group(1)) if name else None
+        if pair is not None:
+            found.append((pair[0], pair[1], start + offset))
+    return found
+
+
+def dependency_bumps(found: FileChange, new_text: list[str] | None, old_text: list[str] | None) -> list[Bump]:
+    """Packages whose version a manifest or lock file change set, with the old version when the diff had it.
+
+    ``new_text``/``old_text`` are the file after and before the change (or None): lock files put the
+    version a few lines under the package's name, which a -U0 hunk does not show.
+    """
+    bumps: list[Bump] = []
+    for hunk in found.hunks:
+        old = {name.lower(): version for name, version, _ in _entries(hunk.removed, hunk.old_start, old_text)}
+        for name, version, line in _entries(hunk.added, hunk.new_start, new_text):
+            previous = old.get(name.lower())
+            if previous != version and len(bumps) < MAX_BUMPS:
+                bumps.append(Bump(name, previous, version, found.path, line))
+    return bumps
+
+
+# --- which distribution a module belongs to -------------------------------------------
+
+# Distribution names whose import name shares nothing a prefix/suffix rule could find.
+_KNOWN_IMPORTS = {
+    "pyyaml": "yaml",
+    "beautifulsoup4": "bs4",
+    "pillow": "pil",
+    "scikit-learn": "sklearn",
+    "opencv-python": "cv2",
+    "attrs": "attr",
+    "protobuf": "google",
+    "pymysql": "pymysql",
+    "psycopg2-binary": "psycopg2",
+    "msgpack-python": "msgpack",
+}
+_AFFIXES = ("python", "py", "node", "js", "go", "golang")
+_MAJOR = re.compile(r"^v\d+$")
+
+
+def _flat(name: str) -> str:
+    return re.sub(r"[-_.]+", "", name.lower())
+
+
+def package_matches(distribution: str, module: str) -> bool:
+    """Whether ``module`` (an import name, node_modules directory or Go module path) is ``distribution``.
+
+    Names compare case-insensitively with ``-``, ``_`` and ``.`` ignored (PEP 503 style); a scoped npm
+    name (``@scope/pkg``) and a Go module path must match whole; otherwise the last path element (a
+    Go major-version ``/vN`` dropped) is compared, and a distribution may add a known prefix or suffix
+    to the module's name (``PyJWT``/``jwt``, ``python-dateutil``/``dateutil``, ``pyyaml``/``yaml``).
+    """
+    dist, mod = distribution.strip().lower(), module.strip().lower()
+    if not dist or not mod:
+        return False
+    if dist == mod or _KNOWN_IMPORTS.get(dist) == mod:
+        return True
+    if dist.startswith("@") or mod.startswith("@") or ("/" in dist and "/" in mod):
+        return False  # scoped npm names and two Go module paths match only whole
+    dist_flat, mod_flat = _flat(_last_element(dist)), _flat(_last_element(mod))
+    if len(mod_flat) < 2:
+        return False
+    return dist_flat == mod_flat or any(dist_flat in (affix + mod_flat, mod_flat + affix) for affix in _AFFIXES)
+
+
+def _last_element(name: str) -> str:
+    parts = [part for part in name.split(":")[-1].split("/") if part]
+    while len(parts) > 1 and _MAJOR.match(parts[-1]):
+        parts.pop()
+    return parts[-1] if parts else name

@@ -7,7 +7,10 @@
    enclosing it (``_blocks``).
 3. The range's diffs (``_changes``): hunks inside the failing functions, other changes
    to the failing files, and configuration, dependency and deploy files, with the
-   values they set matched against the error text.
+   values they set matched against the error text. When the innermost frames run in a
+   third-party package (site-packages, node_modules, the Go module cache) and a manifest
+   or lock file moved that package's version, the bump is strong evidence: the error is
+   raised inside the dependency that changed.
 4. Weighing (``_evidence``): inside a known deploy range a commit gains 15, outside it
    counts a quarter; a commit that merely created a file long before the onset counts
    0.2, and says so.
@@ -26,11 +29,14 @@ from tools._result import clip
 from tools.code._blocks import Block, block_named, enclosing_block
 from tools.code._changes import (
     KIND_LABELS,
+    Bump,
     Change,
     FileChange,
     changed_values,
+    dependency_bumps,
     file_kind,
     match_values,
+    package_matches,
     read_changes,
     unquote_path,
 )
@@ -51,7 +57,7 @@ from tools.code._evidence import (
     site_label,
     window_weight,
 )
-from tools.code._frames import Frame
+from tools.code._frames import Frame, path_components
 from tools.code._git import BlameLine, GitRepo, parse_blame_porcelain
 from tools.code._history import read_log
 from tools.code._mapping import FileIndex, RepoView, map_frames
@@ -72,6 +78,11 @@ WEAK_FACTOR = 0.2
 CLEAR_MIN_SCORE = 50.0
 CLEAR_RATIO = 1.5
 CONFIG_KINDS = ("config", "dependency", "deploy")
+DEPENDENCY_WEIGHT = 40.0
+MAX_PACKAGES = 10
+_INSTALL_DIRS = ("site-packages", "dist-packages")
+_GO_ESCAPE = re.compile(r"!([a-z])")
+_LOCK_FILE = re.compile(r"(?:lock|shrinkwrap)[\w.-]*$|go\.sum$", re.IGNORECASE)
 _NAME = re.compile(r"[A-Za-z_$][\w$]*")
 _NETWORK = re.compile(
     r"connection refused|connection reset|connection aborted|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|"
@@ -242,6 +253,48 @@ def _score_blocks(ledger: Ledger, sites: list[Site], blamed: dict[tuple[str, int
                 _candidate(ledger, item).add("block", block_weight(site.depth), reason)
 
 
+# --- the packages the error is raised in ------------------------------------------
+
+
+def frame_package(frame: Frame) -> str | None:
+    """The third-party package a frame runs in: the directory under site-packages/dist-packages or
+    node_modules (``@scope/pkg`` whole), or the Go module path in the module cache; None otherwise."""
+    parts = frame.components or path_components(frame.path)
+    for index in range(len(parts) - 2, -1, -1):
+        part = parts[index]
+        if part in _INSTALL_DIRS:
+            name = parts[index + 1]
+            return name[:-3] if name.endswith(".py") else name
+        if part == "node_modules":
+            name = parts[index + 1]
+            return f"{name}/{parts[index + 2]}" if name.startswith("@") and index + 2 < len(parts) else name
+        if part == "mod" and index > 0 and parts[index - 1] == "pkg":
+            return _go_module(parts[index + 1 :])
+    return None
+
+
+def _go_module(parts: list[str]) -> str | None:
+    for end, part in enumerate(parts):
+        if "@" in part:
+            path = "/".join([*parts[:end], part.split("@", 1)[0]])
+            return _GO_ESCAPE.sub(lambda m: m.group(1).upper(), path)  # the cache writes 'A' as '!a'
+    return None
+
+
+def raising_packages(frames: list[Frame]) -> list[str]:
+    """Third-party packages of the innermost frames, up to the first frame outside any library."""
+    found: list[str] = []
+    for frame in frames:
+        if not frame.library:
+            break
+        package = frame_package(frame)
+        if package and package not in found:
+            found.append(package)
+        if len(found) >= MAX_PACKAGES:
+            break
+    return found
+
+
 # --- the range's diffs --------------------------------------------------------------
 
 
@@ -287,6 +340,27 @@ def _score_change_sites(ledger: Ledger, change: Change, sites: list[Site], reade
             cand = _change_candidate(ledger, change)
             cand.add("file", 5.0 * depth_factor(site.depth), f"changed {site.file} ({short_label(site)}) elsewhere")
             cand.files.append(site.file)
+
+
+def _score_bumps(ledger: Ledger, change: Change, reader: RevReader, packages: list[str]) -> None:
+    """A manifest change that moved the version of the package the error is raised in: strong evidence.
+
+    The manifest a person edits is named before the lock file that follows it."""
+    for path, found in sorted(change.files.items(), key=lambda item: _LOCK_FILE.search(item[0]) is not None):
+        if file_kind(path) != "dependency" or found.deleted:
+            continue
+        before = reader.lines(path, change.parents[0]) if change.parents else None
+        for bump in dependency_bumps(found, reader.lines(path, change.sha), before):
+            module = next((p for p in packages if package_matches(bump.package, p)), None)
+            if module and ledger.once(change.sha, -3, f"bump:{bump.package.lower()}"):
+                _add_bump(_change_candidate(ledger, change), bump, module)
+
+
+def _add_bump(cand: Candidate, bump: Bump, module: str) -> None:
+    where = f"{bump.path}:{bump.line}"
+    cand.add("dependency", DEPENDENCY_WEIGHT, f"{bump.describe()} in {where}; the error is raised inside {module}")
+    if where not in cand.lines:
+        cand.lines.insert(0, where)
 
 
 def _score_change_values(ledger: Ledger, change: Change, error_text: str) -> None:
@@ -362,7 +436,7 @@ def _weigh(ledger: Ledger, span: DeployRange, creators: dict[str, str], referenc
 
 def _split(ranked: list[Candidate]) -> tuple[list[Candidate], list[Candidate]]:
     """File-only commits are ruled out when a commit touched the failing lines or functions."""
-    if not ranked or not ranked[0].evidence & {"line", "near", "block", "value"}:
+    if not ranked or not ranked[0].evidence & {"line", "near", "block", "value", "dependency"}:
         return ranked, []
     kept = [c for c in ranked if c.evidence - {"file", "range"}]
     return kept, [c for c in ranked if not c.evidence - {"file", "range"}]
@@ -403,10 +477,11 @@ def outside_repo(rows: list[dict[str, Any]], in_repo: int, ranked: list[Candidat
     """Whether the cause likely lies outside the repository (dependencies, runtime, network)."""
     if in_repo:
         return {"likely": False, "reason": f"{in_repo} frame(s) map to files in the repository"}
-    hit = next((c for c in ranked if "value" in c.evidence and c.in_range), None)
+    hit = next((c for c in ranked if c.evidence & {"value", "dependency"} and c.in_range), None)
     if hit:
-        reason = f"no frame is in the repository, but {hit.sha[:7]} '{hit.subject}' changed a value the error mentions"
-        return {"likely": False, "reason": reason}
+        what = "the version of a package the error is raised in" if "dependency" in hit.evidence else ""
+        reason = f"no frame is in the repository, but {hit.sha[:7]} '{hit.subject}' changed "
+        return {"likely": False, "reason": reason + (what or "a value the error mentions")}
     network = _NETWORK.search(error_text)
     failure = f"the error is a connection/DNS/TLS failure ('{network.group(0)}')" if network else ""
     if rows:
@@ -453,7 +528,13 @@ def _blame_all(
 
 
 def _score_range(
-    git: GitRepo, ledger: Ledger, span: DeployRange, sites: list[Site], reader: RevReader, error_text: str
+    git: GitRepo,
+    ledger: Ledger,
+    span: DeployRange,
+    sites: list[Site],
+    reader: RevReader,
+    error_text: str,
+    packages: list[str],
 ) -> list[dict[str, Any]]:
     commits = read_log(git, "--no-merges", f"--max-count={MAX_RANGE_COMMITS}", *span.log_options(), *span.revs())
     paths = _change_paths(commits, sites, error_text)
@@ -461,6 +542,8 @@ def _score_range(
     for change in changes:
         _score_change_sites(ledger, change, sites, reader)
         _score_change_values(ledger, change, error_text)
+        if packages:
+            _score_bumps(ledger, change, reader, packages)
     in_range = {commit["sha"] for commit in commits}
     for cand in ledger.by_sha.values():
         cand.in_range = cand.in_range or cand.sha in in_range
@@ -488,7 +571,7 @@ def find_suspects(
     ledger = Ledger()
     blamed = _blame_all(git, reader, sites, skipped)
     _score_lines(ledger, sites, blamed)
-    commits = _score_range(git, ledger, span, sites, reader, error_text)
+    commits = _score_range(git, ledger, span, sites, reader, error_text, raising_packages(frames))
     _score_blocks(ledger, sites, blamed)
     reference = onset.timestamp() if onset else float(head_epoch(git, rev))
     _weigh(ledger, span, _creators(git, ledger, sites, reference), reference)
