@@ -17,12 +17,12 @@ from tests.support.llm_server import ScriptedModel, ScriptedServer, text
 
 PROJECT = Path(__file__).resolve().parent.parent
 
-# Measured with the offline model, scored from the task's structured output: 12 of 13
-# cases (92.3%) get the commit right (ten by naming the culprit, two by naming no
-# commit for an outage outside the repo), and no case names a wrong commit as fact
-# (commit score +0.923). Raise these as tools improve.
-PINNED_TOP1_PCT = 92.0
-PINNED_COMMIT_SCORE = 0.92
+# Measured with the offline model, scored from the task's structured output: all 13
+# cases get the commit right (eleven by naming the culprit, two by naming no commit
+# for an outage outside the repo), and no case names a wrong commit as fact (commit
+# score +1.000). A change that loses a case fails here.
+PINNED_TOP1_PCT = 100.0
+PINNED_COMMIT_SCORE = 1.0
 
 
 def crewgate(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
