@@ -273,6 +273,15 @@ def _time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def lead_reason(reasons: list[str]) -> str | None:
+    """The most telling of a candidate's reasons: a bump of the package the error is raised in, or
+    a value the error quotes, before the generic ones."""
+    for reason in reasons:
+        if reason.startswith("bumped ") or "error text mentions" in reason or "value the error" in reason:
+            return reason
+    return reasons[0] if reasons else None
+
+
 def _grade(
     suspect: str, candidates: list[Candidate], file_line: str, onset: str | None
 ) -> tuple[Confidence | None, str]:
@@ -291,7 +300,8 @@ def _grade(
     if exact and recent:
         return "medium", "it last changed the failing line shortly before the onset, but other commits score close"
     if recent and ahead:
-        return "low", "it changed code near the failing line shortly before the onset, not the line itself"
+        evidence = lead_reason(top.reasons) or "it changed code near the failing line"
+        return "low", f"{evidence}; shortly before the onset, not the failing line itself"
     if exact:
         return None, f"{suspect[:7]} last changed the failing line, but long before the onset: it predates the incident"
     return None, f"{suspect[:7]} neither changed the failing line nor came shortly before the onset"

@@ -29,7 +29,7 @@ from crewai.llms.base_llm import BaseLLM, llm_call_context
 from pydantic import Field, PrivateAttr
 
 from agents.facts import FactsLedger, ToolRecord
-from agents.findings import Evidence, TriageFindings, build_triage_findings
+from agents.findings import Evidence, TriageFindings, build_triage_findings, lead_reason
 from agents.outputs import OutputSchema, StepOutputs, json_schema_of
 from tools._result import printable
 
@@ -323,12 +323,25 @@ def _verdict(findings: TriageFindings) -> str:
     since = f"since {findings.onset}" if findings.onset else ""
     detail = f" ({', '.join(p for p in (count, since) if p)})" if count or since else ""
     deploy = _deploy_text(findings)
-    text = (
-        f"The new error `{_md(findings.signature)}`{_md(detail)} is raised at `{_md(findings.file)}:{findings.line}`, "
-        f"a line last changed before the onset by commit `{sha}`{_md(f' {subject!r}' if subject else '')}"
-        f"{_md(f', which reached production in deploy {deploy}' if deploy else '')}."
-    )
+    commit = f"commit `{sha}`{_md(f' {subject!r}' if subject else '')}"
+    shipped = _md(f", which reached production in deploy {deploy}" if deploy else "")
+    at = f"`{_md(findings.file)}:{findings.line}`"
+    if _changed_the_failing_line(findings):
+        cause = f", a line last changed before the onset by {commit}{shipped}."
+    else:  # a dependency bump, a config value, a change elsewhere in the function: say which
+        top = next((c for c in findings.candidates if c.sha and c.sha[:7] == findings.suspect.sha[:7]), None)
+        reason = lead_reason(top.reasons) if top is not None else None
+        why = f": {_md(reason)}" if reason else ""
+        cause = f". The change behind it is {commit}{shipped}{why}."
+    text = f"The new error `{_md(findings.signature)}`{_md(detail)} is raised at {at}{cause}"
     return f"{text} Confidence: **{findings.confidence}** ({_md(findings.reason or '')})."
+
+
+def _changed_the_failing_line(findings: TriageFindings) -> bool:
+    """Whether the named suspect is the commit that last changed the failing line itself."""
+    assert findings.suspect is not None
+    failing = f"{findings.file}:{findings.line}"
+    return any(c.sha and c.sha[:7] == findings.suspect.sha[:7] and failing in c.lines[:1] for c in findings.candidates)
 
 
 def _sentence(text: str) -> str:
