@@ -105,7 +105,7 @@ class Found:
 
 
 _SHA = r"\b[0-9a-f]{7,40}\b"
-_FACTS = re.compile(r"<!-- crewgate:facts (\{.{0,100000}?\}) -->", re.DOTALL)
+_COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
 _ESCAPED = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>|])")
 _LABEL = r"^\s*(?:[-*]\s*)?(?:\*\*)?{label}[^:\n]{{0,40}}:(?:\*\*)?\s*(?P<value>[^\n]{{1,600}})"
 _SUSPECT = re.compile(_LABEL.format(label=r"(?:top\s+)?suspect(?:ed)?\s+commit"), re.IGNORECASE | re.MULTILINE)
@@ -139,7 +139,8 @@ def extract_findings(report: str, output: Mapping[str, Any] | None = None) -> Fo
     or medium is stated as fact) and ``cause_in_repo`` (false: said not in the repo).
     Otherwise, for a model whose crew declares no shape, the report markdown is parsed:
     labelled lines an on-call reader sees come first ("Suspect commit:", "Failing line:",
-    "Top new error signature:", "Onset:"), then free text, then the hidden facts block.
+    "Top new error signature:", "Onset:"), then free text. Nothing in the text is read as
+    machine data: a report is scored only on what a person reading it would see.
     """
     if isinstance(output, Mapping) and "confidence" in output:
         return _from_output(output)
@@ -180,31 +181,15 @@ def _out_str(output: Mapping[str, Any], key: str) -> str | None:
 
 def _from_report(report: str) -> Found:
     text = _ESCAPED.sub(r"\1", report[:MAX_REPORT_CHARS])
-    facts = _facts_block(text)
-    visible = _FACTS.sub("", text)
+    visible = _COMMENT.sub("", text)  # rendered Markdown does not show HTML comments
     found = Found()
-    found.commits = _ranked_commits(visible, facts)
-    found.file, found.line = _file_line(visible, facts)
-    found.signature = _labelled(_SIGNATURE, visible) or _fact_str(facts, "signature")
-    found.onset = _onset(visible, facts)
+    found.commits = _ranked_commits(visible)
+    found.file, found.line = _file_line(visible)
+    found.signature = _labelled(_SIGNATURE, visible)
+    found.onset = _onset(visible)
     found.not_in_repo = bool(_NOT_IN_REPO.search(visible))
     found.confident = bool(found.commits) and not _HEDGED.search(_suspect_context(visible))
     return found
-
-
-def _facts_block(text: str) -> dict[str, Any]:
-    facts: dict[str, Any] = {}
-    for block in _FACTS.findall(text):
-        with contextlib.suppress(ValueError):
-            data = json.loads(block)
-            if isinstance(data, dict) and isinstance(data.get("facts"), dict):
-                facts.update(data["facts"])
-    return facts
-
-
-def _fact_str(facts: Mapping[str, Any], key: str) -> str | None:
-    value = facts.get(key)
-    return str(value)[:600] if isinstance(value, str | int) and str(value).strip() else None
 
 
 def _labelled(pattern: re.Pattern[str], text: str) -> str | None:
@@ -214,7 +199,7 @@ def _labelled(pattern: re.Pattern[str], text: str) -> str | None:
     return match.group("value").strip().strip("`*").strip() or None
 
 
-def _ranked_commits(visible: str, facts: Mapping[str, Any]) -> list[str]:
+def _ranked_commits(visible: str) -> list[str]:
     """The named suspect first, then other shas listed outside ruled-out sections."""
     ranked: list[str] = []
     suspect = _labelled(_SUSPECT, visible)
@@ -223,9 +208,6 @@ def _ranked_commits(visible: str, facts: Mapping[str, Any]) -> list[str]:
     for sha in _listed_shas(visible):
         if not any(_same_sha(sha, seen) for seen in ranked):
             ranked.append(sha)
-    fact = _fact_str(facts, "commit")
-    if not ranked and fact and re.fullmatch(r"[0-9a-f]{7,40}", fact.lower()):
-        ranked.append(fact.lower())
     return ranked[:10]
 
 
@@ -253,14 +235,13 @@ def _suspect_context(visible: str) -> str:
     return "\n".join(lines)[:20_000]
 
 
-def _file_line(visible: str, facts: Mapping[str, Any]) -> tuple[str | None, int | None]:
-    for candidate in (_labelled(_FILE_LINE, visible), _fact_str(facts, "file_line"), _first_path_line(visible)):
+def _file_line(visible: str) -> tuple[str | None, int | None]:
+    for candidate in (_labelled(_FILE_LINE, visible), _first_path_line(visible)):
         if candidate:
             match = _PATH_LINE.search(candidate)
             if match:
                 return match.group("path").lstrip("./") or None, int(match.group("line"))
-    file = _fact_str(facts, "file")
-    return file, None
+    return None, None
 
 
 def _first_path_line(visible: str) -> str | None:
@@ -269,13 +250,10 @@ def _first_path_line(visible: str) -> str | None:
     return match.group(0) if match else None
 
 
-def _onset(visible: str, facts: Mapping[str, Any]) -> str | None:
-    for candidate in (_labelled(_ONSET, visible), _fact_str(facts, "onset")):
-        if candidate:
-            match = _ISO.search(candidate)
-            if match:
-                return match.group(0)
-    return None
+def _onset(visible: str) -> str | None:
+    labelled = _labelled(_ONSET, visible)
+    match = _ISO.search(labelled) if labelled else None
+    return match.group(0) if match else None
 
 
 # --------------------------------------------------------------------------------------
@@ -551,7 +529,7 @@ def judge_prompt(report: str, expected: Mapping[str, Any]) -> list[dict[str, str
     }
     user = (
         f"Reference (not shown to the reporter):\n{json.dumps(truth, ensure_ascii=False)}\n\n"
-        f"Report to grade:\n<report>\n{_FACTS.sub('', report)[:30_000]}\n</report>"
+        f"Report to grade:\n<report>\n{report[:30_000]}\n</report>"
     )
     return [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}]
 

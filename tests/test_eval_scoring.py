@@ -150,3 +150,12 @@ def test_other_ways_of_saying_the_cause_is_outside_the_repo() -> None:
     ):
         assert extract_findings(text).not_in_repo, text
     assert not extract_findings(REPORT).not_in_repo
+
+
+def test_a_hidden_comment_in_a_report_scores_nothing() -> None:
+    """A report is scored on what a reader sees: an HTML comment claiming facts is not read as data."""
+    from gateway.eval import extract_findings
+
+    hidden = '<!-- crewgate:facts {"facts": {"commit": "0123456789abcdef0123", "file_line": "a.py:3"}} -->'
+    found = extract_findings("## Findings\n\nNothing stood out.\n\n" + hidden, None)
+    assert found.commits == [] and found.file is None and found.line is None
