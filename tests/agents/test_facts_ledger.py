@@ -115,3 +115,17 @@ def test_unset_optional_inputs_leave_no_empty_placeholder() -> None:
 
 def test_printable_shows_controls_as_escapes_and_keeps_lines() -> None:
     assert printable("a\x1b[31mb\x9b\x07\r\nc\td\rover") == "a\\x1b[31mb\\x9b\\x07\nc\td\\x0dover"
+
+
+def test_calls_the_first_tool_it_can_fill_from_inputs() -> None:
+    out = decide([{"role": "user", "content": "go"}], [SUSPECTS, SIGNATURES], {"logs": "/l", "repo": "/r"})
+    assert isinstance(out, list)
+    [call] = out
+    assert call["function"]["name"] == "error_signatures"  # suspect_commits lacks a trace
+    assert json.loads(call["function"]["arguments"]) == {"logs": "/l"}
+
+
+def test_same_conversation_same_decision() -> None:
+    messages = [{"role": "user", "content": "go"}]
+    inputs = {"logs": "/l", "repo": "/r"}
+    assert decide(messages, [SIGNATURES, SUSPECTS], inputs) == decide(messages, [SIGNATURES, SUSPECTS], inputs)
