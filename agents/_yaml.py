@@ -27,7 +27,7 @@ from ruamel.yaml.tokens import KeyToken
 
 from agents.errors import ConfigIssue
 
-__all__ = ["YamlLimits", "load_yaml", "locate", "parse_yaml", "to_plain"]
+__all__ = ["YamlLimits", "decode", "locate", "parse_yaml", "to_plain"]
 
 
 @dataclass(frozen=True)
@@ -110,15 +110,6 @@ def decode(data: bytes, display: str, limits: YamlLimits) -> tuple[str | None, l
         line = before.count(b"\n") + 1
         column = len(before) - (before.rfind(b"\n") + 1) + 1
         return None, [ConfigIssue(display, line, column, "", f"file is not UTF-8 text: {e.reason}")]
-
-
-def load_yaml(data: bytes, display: str, limits: YamlLimits | None = None) -> tuple[Any, list[ConfigIssue]]:
-    """Parse one file's bytes; return its data (with positions) or the problems."""
-    limits = limits or YamlLimits()
-    text, issues = decode(data, display, limits)
-    if text is None:
-        return None, issues
-    return parse_yaml(text, display, limits)
 
 
 def parse_yaml(text: str, display: str, limits: YamlLimits | None = None) -> tuple[Any, list[ConfigIssue]]:

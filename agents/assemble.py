@@ -61,9 +61,7 @@ class _Sink:
 
 def _bound(llm: Any, ledger: FactsLedger, outputs: StepOutputs, evidence: Evidence) -> Any:
     """The offline model reads and records this run's facts; other models need nothing."""
-    from agents.offline import OfflineLLM
-
-    if isinstance(llm, OfflineLLM):
+    if _is_offline(llm):
         llm.bind(ledger, outputs, evidence)
     return llm
 
@@ -74,7 +72,7 @@ def _is_offline(llm: Any) -> bool:
     return isinstance(llm, OfflineLLM)
 
 
-def _shape_kwargs(step: StepSpec, outputs: StepOutputs, agent: Any) -> dict[str, Any]:
+def _shape_kwargs(step: StepSpec, outputs: StepOutputs) -> dict[str, Any]:
     """A guardrail that checks the step's answer against its declared shape (none if it declares none)."""
     if step.output_schema is None:
         return {}
@@ -154,7 +152,7 @@ def build_crew(
 
     tasks: dict[str, Any] = {}
     for step in spec.steps:
-        kwargs = _shape_kwargs(step, outputs, agents[step.agent])
+        kwargs = _shape_kwargs(step, outputs)
         if step.context is not None:
             kwargs["context"] = [tasks[c] for c in step.context]
         tasks[step.name] = Task(

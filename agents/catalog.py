@@ -8,7 +8,6 @@ the YAML path.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import os
 import re
@@ -22,7 +21,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from agents._yaml import YamlLimits, decode, locate, parse_yaml, to_plain
-from agents.errors import ConfigError, ConfigIssue, UnknownCrewError
+from agents.errors import ConfigError, ConfigIssue, UnknownCrewError, suggest
 from agents.outputs import schema_problems
 from agents.registry import tool_names
 from agents.schema import NAME_PATTERN, AgentSpec, CrewSpec, ModelProfile, ModelsSpec, Process
@@ -97,7 +96,7 @@ class _Located:
     ) -> ConfigIssue:
         """ "unknown agent 'x' (known: a, b)", with a "did you mean" hint when one is close."""
         known = sorted(known)
-        return self.issue(f"unknown {kind} '{name}' ({label}: {_known(known)})", *extra, hint=_suggest(name, known))
+        return self.issue(f"unknown {kind} '{name}' ({label}: {_known(known)})", *extra, hint=suggest(name, known))
 
 
 def _dotted(path: tuple[str | int, ...]) -> str:
@@ -110,14 +109,6 @@ def _dotted(path: tuple[str | int, ...]) -> str:
 def _display_path(path: Path) -> str:
     rel = os.path.relpath(path)
     return path.as_posix() if rel.startswith("..") else rel
-
-
-def _suggest(word: object, candidates: Iterable[str]) -> str:
-    """ "did you mean 'x'?" for the closest candidate, or "" when none is close."""
-    if not isinstance(word, str):
-        return ""
-    close = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else ""
 
 
 def _strip(annotation: Any) -> Any:
@@ -168,7 +159,7 @@ def _pydantic_issues(
         hint = ""
         if e["type"] == "extra_forbidden":
             message = f"unknown field '{loc[-1]}'"
-            hint = _suggest(loc[-1], _fields_at(model, rel[:-1])) if model is not None else ""
+            hint = suggest(loc[-1], _fields_at(model, rel[:-1])) if model is not None else ""
         elif e["type"] == "string_pattern_mismatch":
             message = "names must be lower_snake_case: a letter, then letters, digits or _"
         elif e["type"] == "missing":
@@ -455,7 +446,7 @@ def _parse_file(data: Any, display: str) -> tuple[dict[str, Any], list[ConfigIss
 
     for key in data:
         if key not in ("agents", "crews", "models"):
-            fail((key,), f"unknown section '{key}' (expected agents, crews or models)", _suggest(key, _TOP))
+            fail((key,), f"unknown section '{key}' (expected agents, crews or models)", suggest(key, _TOP))
     for section, model in _SECTIONS.items():
         entries = data.get(section)
         if entries is None:
@@ -495,7 +486,7 @@ def _parse_models(data: Any, display: str, issues: list[ConfigIssue], fail: Any,
         return None
     for key in raw:
         if key not in ("default", "profiles"):
-            fail(("models", key), f"unknown field '{key}' (expected default, profiles)", _suggest(key, _MODELS_KEYS))
+            fail(("models", key), f"unknown field '{key}' (expected default, profiles)", suggest(key, _MODELS_KEYS))
     profiles: dict[str, ModelProfile] = {}
     raw_profiles = raw.get("profiles") or {}
     if not isinstance(raw_profiles, dict):
@@ -642,7 +633,7 @@ def _check_context(crew: _Located, i: int, step: Any, position: dict[str, int]) 
             issues.append(crew.issue(f"step '{step.name}' lists itself in its context", *where))
         elif ref not in position:
             message = f"unknown step '{ref}' in context (steps: {_known(position)})"
-            issues.append(crew.issue(message, *where, hint=_suggest(ref, position)))
+            issues.append(crew.issue(message, *where, hint=suggest(ref, position)))
         elif position[ref] > i:
             message = f"context step '{ref}' comes later; context may only name earlier steps"
             issues.append(crew.issue(message, *where))

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["ConfigError", "ConfigIssue", "InputError", "InputIssue", "UnknownCrewError"]
+__all__ = ["ConfigError", "ConfigIssue", "InputError", "InputIssue", "UnknownCrewError", "suggest"]
+
+
+def suggest(word: object, candidates: Iterable[str]) -> str:
+    """ "did you mean 'x'?" for the closest candidate, or "" when none is close."""
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else ""
 
 
 @dataclass(frozen=True, order=True)

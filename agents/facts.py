@@ -67,14 +67,6 @@ class FactsLedger:
         """The crew's validated inputs (every declared name; "" when an optional one is unset)."""
         return dict(self._inputs)
 
-    @property
-    def reserved(self) -> frozenset[str]:
-        return self._reserved
-
-    @property
-    def step(self) -> str | None:
-        return self._step
-
     def enter(self, step: str | None) -> None:
         """The step now running: tool results recorded from here on belong to it."""
         with self._lock:
@@ -99,8 +91,9 @@ class FactsLedger:
             self._entries.append(_Entry("tool", self._step, match.facts, record))
 
     def record_answer(self, step: str | None, facts: Mapping[str, Any]) -> None:
-        """The facts a step's answer ends with, for the steps that take it as context."""
-        admitted = self._admit(facts)
+        """The facts a step's answer ends with, for the steps that take it as context
+        (the offline policy's internal working values left out)."""
+        admitted = self._admit({k: v for k, v in facts.items() if not str(k).startswith(_INTERNAL_PREFIXES)})
         with self._lock:
             self._entries.append(_Entry("answer", step, admitted))
 

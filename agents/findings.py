@@ -32,6 +32,7 @@ __all__ = [
     "Symptom",
     "TriageFindings",
     "build_triage_findings",
+    "same_sha",
 ]
 
 Confidence = Literal["high", "medium", "low", "none"]
@@ -250,7 +251,8 @@ def _candidates(facts: Mapping[str, Any], evidence: Evidence) -> list[Candidate]
     return ranked[:3]
 
 
-def _same(a: str | None, b: str | None) -> bool:
+def same_sha(a: str | None, b: str | None) -> bool:
+    """Whether two full or abbreviated (at least 7 characters) shas name the same commit."""
     if not a or not b:
         return False
     a, b = a.lower(), b.lower()
@@ -286,7 +288,7 @@ def _grade(
     suspect: str, candidates: list[Candidate], file_line: str, onset: str | None
 ) -> tuple[Confidence | None, str]:
     """How strongly the evidence points at the named suspect; None: too weakly to name it as the cause."""
-    top = next((c for c in candidates if _same(c.sha, suspect)), None)
+    top = next((c for c in candidates if same_sha(c.sha, suspect)), None)
     if top is None:
         return "medium", "named by the suspect ranking; its evidence was not returned"
     exact = file_line in top.lines[:1] or any(
@@ -429,7 +431,7 @@ def _conclude(findings: TriageFindings, facts: Mapping[str, Any], evidence: Evid
 
 def _quotes_the_error(commit: str, candidates: list[Candidate]) -> bool:
     """Whether the ranking says the commit set a value the error text quotes (a host, a port, a timeout)."""
-    top = next((c for c in candidates if _same(c.sha, commit)), None)
+    top = next((c for c in candidates if same_sha(c.sha, commit)), None)
     return top is not None and any("error text mentions" in r or "value the error" in r for r in top.reasons)
 
 

@@ -191,7 +191,7 @@ def decide(
         answer = write_answer(messages, facts, records, role=role, skipped=skipped)
         if outputs is not None and step and schema is not None:
             outputs.offer(step, _from_facts(schema, facts))
-    ledger.record_answer(step, {k: v for k, v in facts.items() if not k.startswith("line_window")})
+    ledger.record_answer(step, facts)
     return answer
 
 
@@ -259,11 +259,7 @@ def write_answer(
 ) -> str:
     """The step's answer, for people: findings, what was ruled out, evidence. No hidden data."""
     summaries = [f"- `{r.tool}`: {_md(r.summary)}" for r in records if r.summary]
-    failures = [
-        f"- {_md(_text(m.get('content')).strip()[:300])}"
-        for m in messages
-        if m.get("role") == "tool" and not isinstance(_json(_text(m.get("content"))), dict)
-    ]
+    failures = [f"- {failure}" for failure in _failures(messages)]
     lines = [f"## {role or 'Findings'}", ""]
     conclusion = _conclusion(facts)
     if conclusion:

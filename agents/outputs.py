@@ -18,7 +18,6 @@ Answers are data: bounded, parsed as JSON only, never executed or followed.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import threading
@@ -30,6 +29,7 @@ from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
 from pydantic import BaseModel, ValidationError
 
+from agents.errors import suggest
 from agents.findings import TriageFindings
 from tools._result import printable
 
@@ -82,8 +82,8 @@ def schema_problems(value: Any) -> list[tuple[tuple[str | int, ...], str]]:
 
 
 def _unknown_model(name: str) -> str:
-    close = difflib.get_close_matches(name, list(OUTPUT_MODELS), n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    hint = suggest(name, OUTPUT_MODELS)
+    hint = f" ({hint})" if hint else ""
     return f"unknown output model '{name}'{hint}; known: {', '.join(sorted(OUTPUT_MODELS))}, or an inline JSON Schema"
 
 

@@ -38,6 +38,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from agents.findings import same_sha
+
 __all__ = [
     "CaseResult",
     "Found",
@@ -155,7 +157,7 @@ def _from_output(output: Mapping[str, Any]) -> Found:
     ranked = list(named)
     for item in output.get("candidates") or []:
         sha = item.get("sha") if isinstance(item, Mapping) else None
-        if _is_sha(sha) and not any(_same_sha(str(sha), c) for c in ranked):
+        if _is_sha(sha) and not any(same_sha(str(sha), c) for c in ranked):
             ranked.append(str(sha).lower())
     line = output.get("line")
     return Found(
@@ -206,7 +208,7 @@ def _ranked_commits(visible: str) -> list[str]:
     if suspect:
         ranked.extend(re.findall(_SHA, suspect.lower())[:1])
     for sha in _listed_shas(visible):
-        if not any(_same_sha(sha, seen) for seen in ranked):
+        if not any(same_sha(sha, seen) for seen in ranked):
             ranked.append(sha)
     return ranked[:10]
 
@@ -278,11 +280,6 @@ class Marks:
         return dataclasses.asdict(self)
 
 
-def _same_sha(a: str, b: str) -> bool:
-    a, b = a.lower(), b.lower()
-    return min(len(a), len(b)) >= 7 and (a.startswith(b) or b.startswith(a))
-
-
 def parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -328,8 +325,8 @@ def score_case(expected: Mapping[str, Any], found: Found) -> Marks:
     """Compare one report's findings with the case's expected.json."""
     suspect = expected.get("suspect")
     if suspect:
-        top1 = bool(found.commits) and _same_sha(found.commits[0], suspect["sha"])
-        top3 = any(_same_sha(sha, suspect["sha"]) for sha in (found.commits or found.candidates)[:3])
+        top1 = bool(found.commits) and same_sha(found.commits[0], suspect["sha"])
+        top3 = any(same_sha(sha, suspect["sha"]) for sha in (found.commits or found.candidates)[:3])
     else:
         top1 = top3 = not found.commits
     file_ok: bool | None = None
@@ -390,10 +387,14 @@ class CaseResult:
         }
 
 
-def with_model(catalog: Any, profile: str) -> Any:
-    """The catalog with every agent (and the default) thinking with ``profile``."""
+def _check_profile(catalog: Any, profile: str) -> None:
     if profile not in catalog.profiles:
         raise ValueError(f"unknown model profile '{profile}' (known: {', '.join(sorted(catalog.profiles))})")
+
+
+def with_model(catalog: Any, profile: str) -> Any:
+    """The catalog with every agent (and the default) thinking with ``profile``."""
+    _check_profile(catalog, profile)
     agents = {name: spec.model_copy(update={"model": profile}) for name, spec in catalog.agents.items()}
     models = catalog.models.model_copy(update={"default": profile})
     return dataclasses.replace(catalog, agents=agents, models=models)
@@ -555,8 +556,7 @@ def make_judge(
     """A grader calling the model of ``profile`` through CrewAI's LLM (not the offline rules)."""
     from agents.models import make_llm
 
-    if profile not in catalog.profiles:
-        raise ValueError(f"unknown model profile '{profile}' (known: {', '.join(sorted(catalog.profiles))})")
+    _check_profile(catalog, profile)
     spec = catalog.profiles[profile]
     if spec.provider == "offline":
         raise ValueError("the judge needs a language model profile; 'offline' only plays the crew's rules")
