@@ -136,10 +136,6 @@ class Sandbox:
 
     # --- pure path arithmetic ------------------------------------------------------------
 
-    def contains(self, path: Path) -> bool:
-        """True when an already resolved path lies under one of the roots."""
-        return any(path == root or path.is_relative_to(root) for root in self.roots)
-
     def _split(self, absolute: str) -> tuple[Path, list[str]]:
         """(root, components below it) of a lexically normalised absolute path, or _Escape."""
         norm = Path(os.path.normpath(absolute))

@@ -61,9 +61,6 @@ class Block:
     end: int  # 1-based, inclusive
     name: str
 
-    def contains(self, line: int) -> bool:
-        return self.start <= line <= self.end
-
 
 def enclosing_block(path: str, lines: list[str], line: int) -> Block | None:
     """The innermost function/method/class around ``line`` (1-based) of the file ``path``."""

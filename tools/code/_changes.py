@@ -83,7 +83,7 @@ def read_changes(git: GitRepo, revs: list[str], paths: list[str], max_commits: i
     if not paths:
         return []
     out = git.git(
-        "log", "--no-color", "--no-merges", "--no-ext-diff", "--no-textconv", "--no-renames",
+        "log", "--no-color", "--no-merges", "--no-renames",
         "--relative", "-p", "-U0", f"--format={_FORMAT}", f"--max-count={max_commits}",
         *revs, "--", *paths,
     )  # fmt: skip

@@ -33,7 +33,6 @@ RECENCY_MAX = 10.0
 CONFIG_WEIGHT = 15.0
 CONFIG_VALUE_WEIGHT = 60.0
 CODE_VALUE_WEIGHT = 15.0
-STRONG = frozenset({"line", "near", "block", "value"})
 
 
 @dataclass
@@ -67,10 +66,6 @@ class Candidate:
         self.evidence.add(kind)
         if reason and reason not in self.reasons:
             self.reasons.append(reason)
-
-    @property
-    def strong(self) -> bool:
-        return bool(self.evidence & STRONG) or (self.in_range and "config" in self.evidence)
 
     def as_row(self) -> dict[str, Any]:
         return {

@@ -316,7 +316,6 @@ class GitRepo:
     """A git work tree under the allowed roots; ``path`` is the directory asked for."""
 
     path: Path
-    top: Path
     env: dict[str, str] = field(repr=False)
     sandbox: Sandbox = field(repr=False)
     layout: _Layout = field(repr=False)
@@ -335,7 +334,7 @@ class GitRepo:
             cwd = str(self.path)
             if _PINNED:
                 objects, top, here = (
-                    stack.enter_context(self._pin(p)) for p in (self.layout.objects, self.top, self.path)
+                    stack.enter_context(self._pin(p)) for p in (self.layout.objects, self.layout.top, self.path)
                 )
                 env["GIT_OBJECT_DIRECTORY"] = f"/proc/self/fd/{objects.fd}"
                 env["GIT_WORK_TREE"] = f"/proc/self/fd/{top.fd}"
@@ -382,7 +381,7 @@ def open_git_repo(sandbox: Sandbox, repo: Path, raw: str) -> GitRepo:
         GIT_WORK_TREE=str(layout.top),
         GIT_CEILING_DIRECTORIES=os.pathsep.join(str(root) for root in sandbox.roots),
     )
-    return GitRepo(path=repo, top=layout.top, env=env, sandbox=sandbox, layout=layout, raw=raw, _private=private)
+    return GitRepo(path=repo, env=env, sandbox=sandbox, layout=layout, raw=raw, _private=private)
 
 
 def validate_rev(rev: str) -> str:

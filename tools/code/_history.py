@@ -134,7 +134,7 @@ class GitBlameTool(SandboxedTool):
         clipped = end - args.start + 1 > MAX_BLAME_LINES
         if clipped:
             end = args.start + MAX_BLAME_LINES - 1
-        out = git.git("blame", "--porcelain", "--no-textconv", "-L", f"{args.start},{end}", sha, "--", rel)
+        out = git.git("blame", "--porcelain", "-L", f"{args.start},{end}", sha, "--", rel)
         rows = []
         for item in parse_blame_porcelain(out):
             rows.append(

@@ -197,7 +197,7 @@ def _blame_file(
     if not merged:
         return {}
     options = [arg for low, high in merged for arg in ("-L", f"{low},{high}")]
-    out = git.git("blame", "--porcelain", "--no-textconv", *options, reader.rev, "--", path)
+    out = git.git("blame", "--porcelain", *options, reader.rev, "--", path)
     return {item.line: item for item in parse_blame_porcelain(out)}
 
 
@@ -327,11 +327,14 @@ def _change_candidate(ledger: Ledger, change: Change) -> Candidate:
 
 
 def _score_change_sites(ledger: Ledger, change: Change, sites: list[Site], reader: RevReader) -> None:
+    touched: dict[str, set[str]] = {}  # functions the change touched, per file (several sites may share one)
     for site in sites:
         found = change.files.get(site.file)
         if found is None or found.deleted:
             continue
-        names = _touched_blocks(site.file, found, reader.lines(site.file, change.sha))
+        if site.file not in touched:
+            touched[site.file] = set(_touched_blocks(site.file, found, reader.lines(site.file, change.sha)))
+        names = touched[site.file]
         if site.block is not None and site.block.name in names:
             if ledger.once(change.sha, site.depth, "block"):
                 reason = _block_reason(site, "changed the function")
@@ -409,7 +412,7 @@ def _creators(git: GitRepo, ledger: Ledger, sites: list[Site], reference: float)
         if not git.git("log", "-1", "--no-walk", "--format=%P", cand.sha).strip():
             found[cand.sha] = "the repository's initial commit"
             continue
-        out = git.git("show", "--no-ext-diff", "--no-textconv", "--format=", "--name-only", "--diff-filter=A",
+        out = git.git("show", "--format=", "--name-only", "--diff-filter=A",
                       "--relative", cand.sha, "--", *files)  # fmt: skip
         created = [line for line in out.splitlines() if line.strip()]
         if created:
@@ -573,7 +576,7 @@ def find_suspects(
     _score_lines(ledger, sites, blamed)
     commits = _score_range(git, ledger, span, sites, reader, error_text, raising_packages(frames))
     _score_blocks(ledger, sites, blamed)
-    reference = onset.timestamp() if onset else float(head_epoch(git, rev))
+    reference = onset.timestamp() if onset else datetime.fromisoformat(head["date"]).timestamp()
     _weigh(ledger, span, _creators(git, ledger, sites, reference), reference)
     ledger.recency(onset.timestamp() if onset else None)
     kept, dropped = _split(ledger.ranked())
@@ -591,7 +594,3 @@ def find_suspects(
         "ruled_out": _ruled_out(git, rev, kept, dropped, sites),
         "skipped": skipped,
     }
-
-
-def head_epoch(git: GitRepo, rev: str) -> int:
-    return int(git.git("log", "-1", "--no-walk", "--format=%ct", rev).strip() or 0)

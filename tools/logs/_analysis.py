@@ -37,7 +37,6 @@ class Analysis:
     """What one pass over the records found."""
 
     index: SignatureIndex
-    records: int = 0  # every record read
     in_window: int = 0  # records inside since/until (all of them when no window is given)
     matched: int = 0  # in-window records at or above the minimum level
     undated: int = 0  # matched records without a timestamp
@@ -89,9 +88,8 @@ def analyze(
     index, times = result.index, result.times
     windowed = since is not None or until is not None
     start = end = None
-    seen = in_window = 0
+    in_window = 0
     for record in records:
-        seen += 1
         ts = record.ts
         deploy = record_deploy(record)
         if deploy is not None:
@@ -115,7 +113,7 @@ def analyze(
             epoch = ts.timestamp()
             times.append(epoch)
             index.add(record, epoch)
-    result.records, result.in_window = seen, in_window
+    result.in_window = in_window
     result.start, result.end = start, end
     result.matched = len(times) + result.undated
     result.times = array("d", sorted(times))
