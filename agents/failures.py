@@ -27,6 +27,8 @@ def describe_failure(error: BaseException) -> tuple[str, str]:
         text = str(item).strip() or type(item).__name__
         if "RunCancelled" in names:
             return "cancelled", getattr(item, "reason", "cancelled")
+        if "BadOutputError" in names:  # the model kept answering in the wrong shape
+            return "bad_output", text
         if "ModelConfigError" in names:
             return "model_config", text
         if names & {"APITimeoutError", "TimeoutException", "ReadTimeout", "Timeout"} or ("TimeoutError" in names):

@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConfigManager",
-    "RefusedEdit",
     "ValidationBusy",
     "Validator",
     "display_directory",
@@ -51,12 +50,6 @@ HISTORY_LIMIT = 50
 ERRORS_PER_ENTRY = 20
 
 Validator = Callable[[Mapping[str, bytes]], tuple[Catalog | None, list[ConfigIssue]]]
-
-
-@dataclass(frozen=True)
-class RefusedEdit:
-    at: datetime
-    errors: list[ConfigIssue]
 
 
 @dataclass(frozen=True)
@@ -73,9 +66,9 @@ class _Scan:
 
 
 def validate_files(
-    files: Mapping[str, str], limits: YamlLimits | None = None
+    files: Mapping[str, str | bytes], limits: YamlLimits | None = None
 ) -> tuple[Catalog | None, list[ConfigIssue]]:
-    """Validate a config given as {relative path: text}, in memory; positions name those paths."""
+    """Validate a config given as {relative path: text or bytes}, in memory; positions name those paths."""
     return validate_texts(files, limits=limits)
 
 
@@ -174,7 +167,7 @@ class ConfigManager:
         self.directory = directory
         self.store = store
         self.limits = limits or YamlLimits()
-        self.validator: Validator = validator or partial(_validate_in_memory, limits=self.limits)
+        self.validator: Validator = validator or partial(validate_files, limits=self.limits)
         self.active: Catalog | None = None
         self.loaded_at: datetime | None = None
         self.reloads = 0
@@ -392,10 +385,6 @@ class ConfigManager:
             "reloads": self.reloads,
             "last_refused": refused,
         }
-
-
-def _validate_in_memory(files: Mapping[str, bytes], *, limits: YamlLimits) -> tuple[Catalog | None, list[ConfigIssue]]:
-    return validate_texts(files, limits=limits)
 
 
 def _with_directory(catalog: Catalog, directory: Path) -> Catalog:

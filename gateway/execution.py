@@ -17,7 +17,7 @@ import structlog
 from agents.catalog import Catalog
 from agents.events import EventDraft, EventType
 from agents.failures import describe_failure
-from agents.run import BadOutputError, RunCancelled, run_crew
+from agents.run import RunCancelled, run_crew
 from tools._result import printable
 
 __all__ = ["TaskOutcome", "execute_task"]
@@ -64,8 +64,6 @@ def execute_task(
             publish(EventDraft(EventType.task_cancelled, data={"reason": e.reason}))
             log.info("task cancelled", reason=e.reason)
             return TaskOutcome("cancelled", error_code="cancelled", error=e.reason, duration_s=elapsed)
-        except BadOutputError as e:  # the model kept answering in the wrong shape
-            return _failed(publish, "bad_output", printable(str(e)), started)
         except Exception as e:  # any failure of the crew ends the task, with a reason
             code, message = describe_failure(e)
             message = printable(message)  # may quote a model's or a tool's text
@@ -80,9 +78,3 @@ def execute_task(
         return TaskOutcome(
             "completed", result=outcome.result, output=outcome.output, usage=outcome.usage, duration_s=elapsed
         )
-
-
-def _failed(publish: Callable[[EventDraft], None], code: str, message: str, started: float) -> TaskOutcome:
-    publish(EventDraft(EventType.task_failed, data={"code": code, "error": message}))
-    log.warning("task failed", code=code, error=message)
-    return TaskOutcome("failed", error_code=code, error=message, duration_s=time.perf_counter() - started)

@@ -125,19 +125,20 @@ class Runner:
         """Run ``check`` every poll interval for as long as the runner runs. A failure (the
         store unavailable) is logged and retried with backoff; it never ends the loop."""
         interval = self.settings.poll_interval_s
-        delay, failures = interval, 0
+        cap = max(interval, POLL_BACKOFF_MAX_S)
+        delay, failures, delays = interval, 0, backoff(min(2 * interval, cap), cap)
         while True:
             await asyncio.sleep(delay)
             try:
                 await check()
             except Exception as exc:
                 failures += 1
-                delay = min(delay * 2, max(interval, POLL_BACKOFF_MAX_S))
+                delay = next(delays)
                 log.warning("polling the store failed", loop=name, failures=failures, retry_in_s=delay, error=str(exc))
                 continue
             if failures:
                 log.info("polling the store works again", loop=name, failures=failures)
-            delay, failures = interval, 0
+            delay, failures, delays = interval, 0, backoff(min(2 * interval, cap), cap)
 
     async def _check_queue(self) -> None:
         """Pick up tasks queued by other processes (replicas started with run_tasks=false)."""

@@ -9,7 +9,6 @@ here, once, and refused with a 422 naming the field (``inputs.service``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -85,12 +84,13 @@ def unknown_query_parameters(request: Request) -> list[tuple[Loc, str]]:
     return [(("query", name), "unknown parameter") for name in request.query_params if name not in known]
 
 
-def _json_body(request: Request, body: bytes) -> Any:
+async def _json_body(request: Request) -> Any:
+    """The JSON body, parsed once: Starlette keeps what FastAPI parsed for the route's body."""
     content_type = request.headers.get("content-type", "application/json").split(";", 1)[0].strip().lower()
-    if not body or not (content_type == "application/json" or content_type.endswith("+json")):
+    if not await request.body() or not (content_type == "application/json" or content_type.endswith("+json")):
         return None
     try:
-        return json.loads(body)
+        return await request.json()
     except ValueError:
         return None  # FastAPI reports the malformed body with its position
 
@@ -100,7 +100,7 @@ async def refuse_unstorable_text(request: Request) -> None:
     parameter the route does not take."""
     found = unstorable_fields(request) + unknown_query_parameters(request)
     if request.method in ("POST", "PUT", "PATCH"):
-        found.extend(_walk(_json_body(request, await request.body()), ("body",)))
+        found.extend(_walk(await _json_body(request), ("body",)))
     if found:
         raise RequestValidationError(
             [{"type": "string_unstorable", "loc": loc, "msg": message, "input": None} for loc, message in found]

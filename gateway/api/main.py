@@ -12,9 +12,9 @@ api_router = APIRouter()
 api_router.include_router(health.router)
 # the token first: a caller without one learns nothing about its request
 protected = [Depends(require_token), Depends(refuse_unstorable_text)]
-# what those two can answer, on every route they guard (the OpenAPI pass adds the shapes)
+# what the text check can answer on every route it guards (the OpenAPI pass adds the shapes,
+# and 401 to every route that declares the bearer scheme)
 checked: dict[int | str, dict[str, Any]] = {
-    401: {"description": "a valid bearer token is required (only when CREWGATE_API_KEYS is set)"},
     422: {"description": "an unknown query parameter, or text that cannot be stored (NUL, unpaired surrogate)"},
 }
 api_router.include_router(tasks.router, dependencies=protected, responses=checked)
