@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import re
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
@@ -24,7 +23,7 @@ from typing import Any
 import structlog
 
 from gateway.notify import LogHeads
-from gateway.store import EventInput, Store, StoredEvent, StoreUnavailable, TaskRecord, TaskStatus
+from gateway.store import UNSTORABLE, EventInput, Store, StoredEvent, StoreUnavailable, TaskRecord, TaskStatus, storable
 
 __all__ = ["UNSTORABLE", "EventLog", "EventTail", "backoff", "storable"]
 
@@ -41,35 +40,10 @@ def backoff(first: float = RETRY_FIRST_S, most: float = RETRY_MAX_S) -> Iterator
         delay = min(delay * 2, most)
 
 
-# what cannot be encoded as UTF-8 (a lone UTF-16 surrogate) or kept in a PostgreSQL text (NUL)
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def _storable_text(text: str) -> str:
-    if not UNSTORABLE.search(text):
-        return text
-    # a surrogate pair that arrived as two code points is joined; a lone half becomes U+FFFD
-    joined = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    return joined.replace("\x00", "\ufffd")
-
-
-def storable(value: Any) -> Any:
-    """``value`` with every string (keys too) made storable and sendable, as near the original
-    as possible. Text from tools and models is bytes from outside: one bad character in an
-    event must not make the event, or every stream that reaches it, fail to encode."""
-    if isinstance(value, str):
-        return _storable_text(value)
-    if isinstance(value, dict):
-        return {storable(k): storable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [storable(v) for v in value]
-    return value
-
-
 def _storable_event(event: EventInput) -> EventInput:
     return dataclasses.replace(
         event,
-        type=_storable_text(event.type),
+        type=storable(event.type),
         agent=storable(event.agent),
         step=storable(event.step),
         data=storable(event.data),
@@ -143,20 +117,21 @@ class EventLog:
         self.tail.add(stored)
         self.heads.note(stored)
 
-    # Every write below passes its text through ``storable``: this is the one place that
-    # stands between text from outside (tools, models) and the log every reader renders.
+    # Every event written below passes its text through ``storable``, the one place between
+    # text from outside (tools, models) and the log every reader renders; the store cleans a
+    # finished task's result, error and output the same way.
 
     async def append(self, task_id: str, events: list[EventInput]) -> list[StoredEvent]:
         stored = await self.store.append(task_id, [_storable_event(e) for e in events])
         self._written(stored)
         return stored
 
-    async def finish(self, task_id: str, status: TaskStatus, event: EventInput, **fields: object) -> StoredEvent | None:
+    async def finish(self, task_id: str, status: TaskStatus, event: EventInput, **fields: Any) -> StoredEvent | None:
         stored = await self.store.finish_task(
             task_id,
             status,
             _storable_event(event),
-            **{k: storable(v) for k, v in fields.items()},
+            **fields,
         )
         self._written([stored] if stored is not None else [])
         return stored
@@ -206,7 +181,7 @@ class EventLog:
         return await self.append(task_id, events)
 
     async def finish_retrying(
-        self, task_id: str, status: TaskStatus, event: EventInput, *, stopping: Callable[[], bool], **fields: object
+        self, task_id: str, status: TaskStatus, event: EventInput, *, stopping: Callable[[], bool], **fields: Any
     ) -> StoredEvent | None:
         """``finish``, retried with backoff for as long as the store is unavailable, unless
         ``stopping()``: the terminal event (and with it the status) must reach the log, or
@@ -240,7 +215,7 @@ class EventLog:
     async def request_cancel(self, task_id: str, reason: str) -> TaskRecord | None:
         """A queued task is cancelled at once (its ``task.cancelled`` event is written
         here); a running one is flagged for its runner."""
-        record = await self.store.request_cancel(task_id, _storable_text(reason))
+        record = await self.store.request_cancel(task_id, storable(reason))
         if record is not None:
             self.heads.set(record.id, record.last_seq, record.status)
             await self.heads.refresh_last_id()

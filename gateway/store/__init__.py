@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import URL
 
+from ._core import UNSTORABLE, storable
 from ._types import (
     TERMINAL_STATUSES,
     EventInput,
@@ -22,6 +23,7 @@ from .sql import SqlStore
 
 __all__ = [
     "TERMINAL_STATUSES",
+    "UNSTORABLE",
     "EventInput",
     "IdempotencyConflict",
     "SqlStore",
@@ -31,6 +33,7 @@ __all__ = [
     "TaskRecord",
     "TaskStatus",
     "open_store",
+    "storable",
 ]
 
 

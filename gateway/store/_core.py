@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -75,20 +76,37 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def clean_text(value: str | None) -> str | None:
-    # PostgreSQL text cannot hold NUL; keep both databases storing the same thing.
-    return value.replace("\x00", "\ufffd") if value else value
+# what cannot be encoded as UTF-8 (a lone UTF-16 surrogate) or kept in a PostgreSQL text (NUL)
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def clean_json(value: Any) -> Any:
-    """``value`` with NUL in its strings replaced, as ``clean_text`` does: PostgreSQL cannot store it."""
+def _storable_text(text: str) -> str:
+    if not UNSTORABLE.search(text):
+        return text
+    # a surrogate pair that arrived as two code points is joined; a lone half becomes U+FFFD
+    joined = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return joined.replace("\x00", "\ufffd")
+
+
+def storable(value: Any) -> Any:
+    """``value`` with every string (keys too) made storable and sendable, as near the original
+    as possible. Text from tools and models is bytes from outside: one bad character in an
+    event must not make the event, or every stream that reaches it, fail to encode."""
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
+        return _storable_text(value)
     if isinstance(value, dict):
-        return {clean_json(k): clean_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [clean_json(v) for v in value]
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
     return value
+
+
+def clean_text(value: str | None) -> str | None:
+    """Text the store can keep: PostgreSQL text cannot hold NUL, and no database can send a lone surrogate."""
+    return _storable_text(value) if value else value
+
+
+clean_json = storable  # the same for every string inside a JSON value (keys too)
 
 
 def task_record(row: Any) -> TaskRecord:
