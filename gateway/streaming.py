@@ -21,7 +21,7 @@ from agents.events import TERMINAL_TYPES
 from gateway.eventlog import EventLog
 from gateway.store import StoredEvent
 
-__all__ = ["WatcherState", "close_reason", "firehose_events", "frame", "pump", "task_events"]
+__all__ = ["CLOSE_BAD_REQUEST", "WatcherState", "close_reason", "firehose_events", "frame", "pump", "task_events"]
 
 logger = structlog.get_logger("crewgate.streaming")
 PAGE = 500
@@ -38,6 +38,7 @@ class WatcherState(Enum):
 
 
 CLOSE_INTERNAL_ERROR = 1011
+CLOSE_BAD_REQUEST = 4400  # a parameter that is invalid or cannot be stored
 # how a send fails when the client has gone: not our failure, nothing to log
 _GONE = (WebSocketDisconnect, ClientDisconnected, ConnectionError)
 

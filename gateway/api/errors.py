@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.store import StoreUnavailable
-from gateway.streaming import close_reason
+from gateway.streaming import CLOSE_BAD_REQUEST, close_reason
 
 __all__ = ["ApiError", "error_body", "install_error_handlers"]
 
@@ -87,7 +87,7 @@ def install_error_handlers(app: FastAPI) -> None:
         # accepted first, so the client sees a close code and reason rather than a refused upgrade
         fields = ", ".join(_field(tuple(e.get("loc", ()))) for e in exc.errors())
         await websocket.accept()
-        await websocket.close(code=4400, reason=close_reason(f"invalid request: {fields}"))
+        await websocket.close(code=CLOSE_BAD_REQUEST, reason=close_reason(f"invalid request: {fields}"))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

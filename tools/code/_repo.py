@@ -11,7 +11,6 @@ from tools.code._git import GitRepo, open_git_repo
 
 __all__ = [
     "MAX_FILE_BYTES",
-    "is_binary",
     "list_repo_files",
     "read_repo_text",
     "read_text_lines",
@@ -57,39 +56,11 @@ def repo_relpath(sandbox: Sandbox, repo: Path, raw: str, *, want: str = "file", 
     return "." if rel in ("", ".") else rel
 
 
-def _sandbox_for(path: Path, sandbox: Sandbox | None) -> Sandbox:
-    return sandbox if sandbox is not None else Sandbox([path.parent])
-
-
-def is_binary(path: Path, sandbox: Sandbox | None = None) -> bool:
-    try:
-        with _sandbox_for(path, sandbox).open_file(path) as handle:
-            return b"\x00" in handle.read(8192)
-    except (OSError, SandboxError):
-        return True
-
-
-def read_repo_text(path: Path, sandbox: Sandbox) -> str | None:
-    """A text file's content read through the sandbox; None when binary, over 2 MB or unreadable."""
-    try:
-        with sandbox.open_file(path) as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except (OSError, SandboxError):
-        return None
-    if len(data) > MAX_FILE_BYTES or b"\x00" in data[:8192]:
-        return None
-    return data.decode("utf-8", "replace")
-
-
-def read_text_lines(path: Path, sandbox: Sandbox | None = None) -> list[str]:
-    """Text lines of a file (no line endings); ToolError for binary or oversized files.
-
-    The file is opened through ``sandbox`` (by default one rooted at its directory),
-    so a link swapped in on its path is never followed out of the roots.
-    """
+def _read_text(path: Path, sandbox: Sandbox) -> str:
+    """A text file's content read through the sandbox; ToolError when unreadable, over 2 MB or binary."""
     name = path.name
     try:
-        with _sandbox_for(path, sandbox).open_file(path) as handle:
+        with sandbox.open_file(path) as handle:
             data = handle.read(MAX_FILE_BYTES + 1)
     except SandboxError as e:
         raise ToolError(f"cannot read '{name}': {e}") from e
@@ -99,7 +70,21 @@ def read_text_lines(path: Path, sandbox: Sandbox | None = None) -> list[str]:
         raise ToolError(f"'{name}' is larger than 2 MB; use grep_code to find lines in it")
     if b"\x00" in data[:8192]:
         raise ToolError(f"'{name}' is a binary file")
-    return data.decode("utf-8", "replace").splitlines()
+    return data.decode("utf-8", "replace")
+
+
+def read_repo_text(path: Path, sandbox: Sandbox) -> str | None:
+    """A text file's content read through the sandbox; None when binary, over 2 MB or unreadable."""
+    try:
+        return _read_text(path, sandbox)
+    except ToolError:
+        return None
+
+
+def read_text_lines(path: Path, sandbox: Sandbox) -> list[str]:
+    """Text lines of a file (no line endings) read through ``sandbox``, so a link swapped in on
+    its path is never followed out of the roots; ToolError for binary or oversized files."""
+    return _read_text(path, sandbox).splitlines()
 
 
 def _walk(sandbox: Sandbox, repo: Path) -> list[str]:

@@ -17,11 +17,10 @@ from gateway.api.deps import EventLogDep, SettingsDep, StoreDep, authorized, req
 from gateway.api.errors import ApiError
 from gateway.api.schemas import EventPage
 from gateway.store import StoredEvent
-from gateway.streaming import close_reason, firehose_events, frame, pump, task_events
+from gateway.streaming import CLOSE_BAD_REQUEST, close_reason, firehose_events, frame, pump, task_events
 
 router = APIRouter(tags=["events"])
 
-CLOSE_BAD_REQUEST = 4400
 CLOSE_UNKNOWN_TASK = 4404
 CLOSE_UNAUTHORIZED = 4401
 MAX_SEQ = 2**31 - 1  # seq is a 32-bit integer in the store
