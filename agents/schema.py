@@ -136,6 +136,13 @@ class CrewSpec(_Strict):
     steps: list[StepSpec] = Field(min_length=1)
     max_rpm: int | None = Field(default=None, ge=1)
     timeout_s: float | None = Field(default=None, gt=0, description="whole-run time limit")
+    max_attempts: int = Field(
+        default=2,
+        ge=1,
+        le=10,
+        description="runs of a task, the first included, when the process running it dies; "
+        "1: a task whose runner died ends failed (interrupted)",
+    )
 
     @model_validator(mode="after")
     def _manager_only_hierarchical(self) -> CrewSpec:

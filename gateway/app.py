@@ -21,10 +21,11 @@ from gateway.api.errors import error_body, install_error_handlers
 from gateway.api.main import api_router
 from gateway.api.openapi import install_openapi
 from gateway.configs import ConfigManager
+from gateway.dispatch import open_dispatcher
 from gateway.eventlog import EventLog
-from gateway.runner import Runner
 from gateway.settings import Settings, get_settings
 from gateway.store import open_store
+from gateway.wakeups import open_wakeups
 
 __all__ = ["BoundedHttpProtocol", "BoundedWebSocketProtocol", "RedactSecrets", "bounded_http_protocol", "create_app"]
 
@@ -189,10 +190,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await store.migrate()
         configs = ConfigManager.from_settings(settings, store)
         await configs.load()
-        events = EventLog(store)
-        runner = Runner(store, configs, settings, events)
-        app.state.services = Services(settings, store, configs, runner, events)
-        await runner.start()
+        wakeups = open_wakeups(settings)
+        await wakeups.start()
+        events = EventLog(store, wakeups=wakeups)
+        dispatcher = open_dispatcher(settings, configs, events)
+        app.state.services = Services(settings, store, configs, dispatcher, events)
+        await dispatcher.start()
         stop = asyncio.Event()
         heads = asyncio.create_task(events.heads.run(settings.poll_interval_s), name="heads-poll")
         watcher = asyncio.create_task(configs.watch(stop)) if settings.reload else None
@@ -200,7 +203,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "gateway ready",
             config_version=configs.active.version if configs.active else None,
             database=settings.database_url.split("://", 1)[0],
-            max_concurrency=settings.max_concurrency,
+            dispatcher=dispatcher.status(),
+            wakeups=wakeups.status()["kind"],
         )
         try:
             yield
@@ -210,7 +214,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if loop_task is not None:
                     loop_task.cancel()
             await asyncio.gather(*(t for t in (heads, watcher) if t is not None), return_exceptions=True)
-            await runner.stop()
+            await dispatcher.stop()
+            await wakeups.close()
             await configs.close()
             await store.close()
 

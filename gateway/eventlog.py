@@ -22,8 +22,10 @@ from typing import Any
 
 import structlog
 
-from gateway.notify import LogHeads
+from gateway.notify import TERMINAL, LogHeads
 from gateway.store import UNSTORABLE, EventInput, Store, StoredEvent, StoreUnavailable, TaskRecord, TaskStatus, storable
+from gateway.wakeups import Signal, SignalKind, Wakeups
+from gateway.wakeups.local import LocalWakeups
 
 __all__ = ["UNSTORABLE", "EventLog", "EventTail", "backoff", "storable"]
 
@@ -106,25 +108,38 @@ def _newest(items: deque[StoredEvent], count: int) -> list[StoredEvent]:
 
 
 class EventLog:
-    """The store's event log plus this process's view of it, shared by writers and watchers."""
+    """The store's event log plus this process's view of it, shared by writers and watchers.
 
-    def __init__(self, store: Store, *, tail: EventTail | None = None) -> None:
+    Every committed write is announced on ``wakeups``, so watchers and runners in other
+    processes look at the store now rather than at their next poll.
+    """
+
+    def __init__(self, store: Store, *, tail: EventTail | None = None, wakeups: Wakeups | None = None) -> None:
         self.store = store
         self.tail = tail or EventTail()
+        self.wakeups = wakeups or LocalWakeups()
         self.heads = LogHeads(store)  # moving a head wakes that task's watchers
+        self.wakeups.subscribe(self.heads.on_signals)
 
     def _written(self, stored: list[StoredEvent]) -> None:
+        if not stored:
+            return
         self.tail.add(stored)
         self.heads.note(stored)
+        self.wakeups.publish(appended(stored, self.wakeups.origin))
 
     # Every event written below passes its text through ``storable``, the one place between
     # text from outside (tools, models) and the log every reader renders; the store cleans a
     # finished task's result, error and output the same way.
 
-    async def append(self, task_id: str, events: list[EventInput]) -> list[StoredEvent]:
-        stored = await self.store.append(task_id, [_storable_event(e) for e in events])
+    async def append(self, task_id: str, events: list[EventInput], *, attempt: int | None = None) -> list[StoredEvent]:
+        stored = await self.store.append(task_id, [_storable_event(e) for e in events], attempt=attempt)
         self._written(stored)
         return stored
+
+    def written(self, stored: list[StoredEvent]) -> None:
+        """Events committed by a store call made outside this log (a claim's ``task.restarted``)."""
+        self._written(stored)
 
     async def finish(self, task_id: str, status: TaskStatus, event: EventInput, **fields: Any) -> StoredEvent | None:
         stored = await self.store.finish_task(
@@ -144,6 +159,7 @@ class EventLog:
         after_seq: int,
         budget_s: float,
         stopping: Callable[[], bool],
+        attempt: int | None = None,
     ) -> list[StoredEvent]:
         """``append``, retried with backoff while the store is unavailable, for up to
         ``budget_s`` (or until ``stopping()``); then the last ``StoreUnavailable`` is raised.
@@ -154,7 +170,7 @@ class EventLog:
         deadline = time.monotonic() + budget_s
         delays = backoff()
         try:
-            return await self.append(task_id, events)
+            return await self.append(task_id, events, attempt=attempt)
         except StoreUnavailable as exc:
             error = exc
         log.warning("the store did not take a task's events; retrying", task_id=task_id, error=str(error))
@@ -166,19 +182,21 @@ class EventLog:
             await asyncio.sleep(delay)
             attempts += 1
             try:
-                stored = await self._append_again(task_id, events, after_seq)
+                stored = await self._append_again(task_id, events, after_seq, attempt)
             except StoreUnavailable as exc:
                 error = exc
                 continue
             log.info("the store took a task's events again", task_id=task_id, attempts=attempts)
             return stored
 
-    async def _append_again(self, task_id: str, events: list[EventInput], after_seq: int) -> list[StoredEvent]:
+    async def _append_again(
+        self, task_id: str, events: list[EventInput], after_seq: int, attempt: int | None
+    ) -> list[StoredEvent]:
         landed = await self.store.events_for_task(task_id, after_seq, len(events))
         if landed and [e.type for e in landed] == [e.type for e in events]:
             self._written(landed)  # an earlier attempt committed; only its answer was lost
             return landed
-        return await self.append(task_id, events)
+        return await self.append(task_id, events, attempt=attempt)
 
     async def finish_retrying(
         self, task_id: str, status: TaskStatus, event: EventInput, *, stopping: Callable[[], bool], **fields: Any
@@ -216,7 +234,27 @@ class EventLog:
         """A queued task is cancelled at once (its ``task.cancelled`` event is written
         here); a running one is flagged for its runner."""
         record = await self.store.request_cancel(task_id, storable(reason))
-        if record is not None:
-            self.heads.set(record.id, record.last_seq, record.status)
-            await self.heads.refresh_last_id()
+        if record is None:
+            return None
+        self.heads.set(record.id, record.last_seq, record.status)
+        await self.heads.refresh_last_id()
+        origin = self.wakeups.origin
+        if record.status is TaskStatus.running:  # its runner, wherever it is, stops at its next checkpoint
+            self.wakeups.publish([Signal(SignalKind.cancel, record.id, origin=origin)])
+        else:  # cancelled while queued: its task.cancelled is in the log
+            ended = Signal(SignalKind.appended, record.id, seq=record.last_seq, ended=True, origin=origin)
+            self.wakeups.publish([ended])
         return record
+
+
+def appended(stored: list[StoredEvent], origin: str) -> list[Signal]:
+    """One ``appended`` signal per task in ``stored``: its newest seq, and the newest id of all."""
+    newest: dict[str, StoredEvent] = {}
+    for event in stored:
+        if event.task_id not in newest or event.seq > newest[event.task_id].seq:
+            newest[event.task_id] = event
+    last_id = max(e.id for e in stored)
+    return [
+        Signal(SignalKind.appended, e.task_id, seq=e.seq, event_id=last_id, ended=e.type in TERMINAL, origin=origin)
+        for e in newest.values()
+    ]

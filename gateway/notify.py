@@ -15,15 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import structlog
 
 from agents.events import TERMINAL_TYPES
 from gateway.store import TERMINAL_STATUSES, Store, StoredEvent, StoreUnavailable, TaskStatus
+from gateway.wakeups import Signal, SignalKind
 
-__all__ = ["Head", "LogHeads", "Notifier"]
+__all__ = ["TERMINAL", "Head", "LogHeads", "Notifier"]
 
 log = structlog.get_logger("crewgate.notify")
 TERMINAL = frozenset(str(t) for t in TERMINAL_TYPES)
@@ -64,6 +65,7 @@ class LogHeads:
         self._signals: dict[str, asyncio.Event] = {}  # per watched task: set when its head moves
         self._firehoses = 0
         self.last_id = 0  # newest event id known to be committed
+        self._poll_now: asyncio.Task[None] | None = None
 
     def get(self, task_id: str) -> Head | None:
         return self._heads.get(task_id)
@@ -135,6 +137,24 @@ class LogHeads:
         self.last_id = newest
         self.notifier.notify()
         return True
+
+    def on_signals(self, signals: Sequence[Signal]) -> None:
+        """Wake-ups (``gateway.wakeups``): another process committed events, or wake-ups may
+        have been lost and the store must be looked at now."""
+        for signal in signals:
+            if signal.kind is SignalKind.appended:
+                self._advance(signal.task_id, signal.seq, signal.ended)
+                self._move_last_id(signal.event_id)
+            elif signal.kind is SignalKind.resync and self._poll_now is None:
+                self._poll_now = asyncio.get_running_loop().create_task(self._resync(), name="heads-resync")
+
+    async def _resync(self) -> None:
+        try:
+            await self.poll()
+        except Exception as exc:  # the regular poll goes on regardless
+            log.warning("reading the heads after a wake-up gap failed", error=str(exc))
+        finally:
+            self._poll_now = None
 
     async def refresh_last_id(self) -> bool:
         """Read the newest event id if a firehose is open (after a write whose ids are

@@ -12,16 +12,16 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from agents.catalog import Catalog
 from gateway.api.errors import ApiError
 from gateway.configs import ConfigManager
+from gateway.dispatch import Dispatcher
 from gateway.eventlog import EventLog
-from gateway.runner import Runner
 from gateway.settings import Settings
 from gateway.store import Store
 
 __all__ = [
     "ActiveCatalogDep",
     "ConfigsDep",
+    "DispatcherDep",
     "EventLogDep",
-    "RunnerDep",
     "Services",
     "SettingsDep",
     "StoreDep",
@@ -37,7 +37,7 @@ class Services:
     settings: Settings
     store: Store
     configs: ConfigManager
-    runner: Runner
+    dispatcher: Dispatcher
     events: EventLog
 
 
@@ -57,8 +57,8 @@ async def _configs(request: Request) -> ConfigManager:
     return _services(request).configs
 
 
-async def _runner(request: Request) -> Runner:
-    return _services(request).runner
+async def _dispatcher(request: Request) -> Dispatcher:
+    return _services(request).dispatcher
 
 
 async def _events(request: Request) -> EventLog:
@@ -78,7 +78,7 @@ async def _active_catalog(request: Request) -> Catalog:
 
 StoreDep = Annotated[Store, Depends(_store)]
 ConfigsDep = Annotated[ConfigManager, Depends(_configs)]
-RunnerDep = Annotated[Runner, Depends(_runner)]
+DispatcherDep = Annotated[Dispatcher, Depends(_dispatcher)]
 EventLogDep = Annotated[EventLog, Depends(_events)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 ActiveCatalogDep = Annotated[Catalog, Depends(_active_catalog)]

@@ -21,7 +21,7 @@ from ._core import (
     stored_event,
     utcnow,
 )
-from ._types import EventInput, StoredEvent, TaskStatus
+from ._types import EventInput, LeaseLost, StoredEvent, TaskStatus
 
 
 @dataclass(eq=False)
@@ -31,11 +31,22 @@ class _Append:
     task_id: str
     events: list[EventInput]
     done: asyncio.Future[list[StoredEvent]]
+    attempt: int | None  # the run writing: refused (LeaseLost) unless it is the task's attempt
     rows: list[dict[str, Any]] = field(default_factory=list)
     stored: list[StoredEvent] = field(default_factory=list)
 
 
 SHUT_DOWN = "the event log was shut down before this append was written"
+
+
+def _refusal(item: _Append, status: str | None) -> Exception:
+    """Why ``item`` could not be appended: no such task, a terminal task, or a stale attempt."""
+    if status is None:
+        return ValueError(f"no task {item.task_id}")
+    if status in ACTIVE and item.attempt is not None:
+        return LeaseLost(item.task_id, item.attempt)
+    return ValueError(f"task {item.task_id} is {status}: no events can follow its terminal event")
+
 
 # How far each log reaches, for many tasks in one statement (an "expanding" IN list).
 HEADS = select(T.c.id, T.c.last_seq, T.c.status).where(T.c.id.in_(bindparam("p_ids", expanding=True)))
@@ -55,13 +66,13 @@ class EventLog(StoreCore):
         self._pending: list[_Append] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def append(self, task_id: str, events: list[EventInput]) -> list[StoredEvent]:
+    async def append(self, task_id: str, events: list[EventInput], *, attempt: int | None = None) -> list[StoredEvent]:
         if not events:
             return []
         for ev in events:
             if ev.type in TERMINAL_EVENT_TYPES:
                 raise ValueError(f"{ev.type!r} ends a task: use finish_task (or request_cancel)")
-        item = _Append(task_id, list(events), asyncio.get_running_loop().create_future())
+        item = _Append(task_id, list(events), asyncio.get_running_loop().create_future(), attempt)
         self._pending.append(item)
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush(), name="event-log-flush")
@@ -95,16 +106,20 @@ class EventLog(StoreCore):
         """Every append of ``batch`` in one transaction; one that cannot be written (its
         task is terminal or unknown) fails alone, the others are written."""
         wanted: dict[str, int] = {}
+        fences: dict[str, int] = {}
         for item in batch:
             wanted[item.task_id] = wanted.get(item.task_id, 0) + len(item.events)
-        bump = (
-            update(T)
-            .where(T.c.id.in_(list(wanted)), T.c.status.in_(ACTIVE))
-            .values(last_seq=T.c.last_seq + case(wanted, value=T.c.id, else_=0))
-            .returning(T.c.id, T.c.last_seq, T.c.crew)
+            if item.attempt is not None:
+                fences[item.task_id] = item.attempt
+        bump = update(T).where(T.c.id.in_(list(wanted)), T.c.status.in_(ACTIVE))
+        if fences:
+            bump = bump.where(T.c.attempt == case(fences, value=T.c.id, else_=T.c.attempt))
+        bump = bump.values(last_seq=T.c.last_seq + case(wanted, value=T.c.id, else_=0)).returning(
+            T.c.id, T.c.last_seq, T.c.crew
         )
         bumped = {row.id: row for row in await conn.execute(bump)}
         missing = [task_id for task_id in wanted if task_id not in bumped]
+        statuses: dict[str, str] = {}
         if missing:
             rows = await conn.execute(select(T.c.id, T.c.status).where(T.c.id.in_(missing)))
             statuses = {row.id: row.status for row in rows}
@@ -115,14 +130,7 @@ class EventLog(StoreCore):
         for item in batch:
             row = bumped.get(item.task_id)
             if row is None:
-                status = statuses.get(item.task_id)
-                item.done.set_exception(
-                    ValueError(
-                        f"no task {item.task_id}"
-                        if status is None
-                        else f"task {item.task_id} is {status}: no events can follow its terminal event"
-                    )
-                )
+                item.done.set_exception(_refusal(item, statuses.get(item.task_id)))
                 continue
             first = next_seq[item.task_id]
             next_seq[item.task_id] = first + len(item.events)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 __all__ = [
     "EventInput",
     "IdempotencyConflict",
+    "LeaseLost",
     "Store",
     "StoreUnavailable",
     "StoredEvent",
@@ -50,6 +51,16 @@ class StoreUnavailable(Exception):
     lost): a condition that passes. Nothing was changed by the call that raised it, unless the
     database lost its answer to a commit (then the change is there; a writer that knows what
     it wrote can look)."""
+
+
+class LeaseLost(Exception):
+    """A write for a run that no longer holds its task: another attempt has claimed it (the
+    run's lease ran out) or the task has ended. Nothing was written."""
+
+    def __init__(self, task_id: str, attempt: int) -> None:
+        self.task_id = task_id
+        self.attempt = attempt
+        super().__init__(f"attempt {attempt} of task {task_id} no longer holds it")
 
 
 @dataclass(frozen=True)
@@ -125,6 +136,11 @@ class TaskRecord:
     cancel_requested: bool = False
     last_seq: int = 0
     output: dict[str, Any] | None = None  # machine-readable findings of a completed task
+    attempt: int = 0  # runs started: 0 while first queued, then 1, 2, ...
+    lease_owner: str | None = None  # the runner holding the current attempt
+    lease_expires_at: datetime | None = None  # past this, the run is presumed dead
+    cancel_reason: str | None = None
+    dispatched_at: datetime | None = None  # when a broker took the task (Celery dispatcher)
 
 
 class Store(Protocol):
@@ -180,8 +196,39 @@ class Store(Protocol):
     async def tasks_with_status(self, status: TaskStatus) -> list[TaskRecord]:
         """Oldest first."""
 
-    async def claim_task(self, task_id: str) -> TaskRecord | None:
-        """queued -> running (sets started_at), atomically; None when it was not queued."""
+    async def claim_task(
+        self, task_id: str, *, owner: str = "", lease_s: float = 30.0, attempt: int = 1
+    ) -> TaskRecord | None:
+        """Start ``attempt`` of a task under a lease held by ``owner`` until now + ``lease_s``,
+        atomically; None when that attempt cannot start.
+
+        Attempt 1: queued -> running (sets started_at). Attempt N > 1: only a task still
+        running attempt N - 1 whose lease has run out; a ``task.restarted`` event
+        (``data.attempt``) is appended in the same transaction, ``seq`` going on. However
+        often one attempt is offered, only one claim of it succeeds.
+        """
+
+    async def renew_lease(self, task_id: str, attempt: int, owner: str, lease_s: float) -> bool:
+        """Extend the lease of a running ``attempt`` to now + ``lease_s``; False when that
+        attempt no longer holds the task (ended, or another attempt claimed it)."""
+
+    async def release_lease(self, task_id: str, attempt: int) -> bool:
+        """Hand a running attempt back: its lease ends now, so recovery starts the next one."""
+
+    async def expired_leases(self, limit: int = 100) -> list[TaskRecord]:
+        """Running tasks whose lease has run out, oldest first."""
+
+    async def end_expired(
+        self, task_id: str, attempt: int, event: EventInput, *, error_code: str, error: str
+    ) -> StoredEvent | None:
+        """End a task ``failed`` with ``event`` if ``attempt`` is still its attempt and its
+        lease has run out; None (nothing written) otherwise."""
+
+    async def mark_dispatched(self, task_id: str) -> None:
+        """Note that a broker took the task (``dispatched_at``)."""
+
+    async def undispatched(self, older_than_s: float, limit: int = 100) -> list[TaskRecord]:
+        """Queued tasks no broker has taken, created more than ``older_than_s`` ago, oldest first."""
 
     async def finish_task(
         self,
@@ -194,20 +241,23 @@ class Store(Protocol):
         error_code: str | None = None,
         error: str | None = None,
         output: dict[str, Any] | None = None,
+        attempt: int | None = None,
     ) -> StoredEvent | None:
         """Set a terminal status and append the terminal ``event`` in one transaction.
 
-        None (and nothing written) when the task is already terminal.
+        None (and nothing written) when the task is already terminal. With ``attempt``:
+        ``LeaseLost`` when another attempt holds the task.
         """
 
     async def request_cancel(self, task_id: str, reason: str) -> TaskRecord | None:
         """Queued: cancelled now, with a ``task.cancelled`` event. Running: cancel_requested
-        set. Terminal: unchanged. None when the task does not exist."""
+        and cancel_reason set. Terminal: unchanged. None when the task does not exist."""
 
     # events
-    async def append(self, task_id: str, events: list[EventInput]) -> list[StoredEvent]:
+    async def append(self, task_id: str, events: list[EventInput], *, attempt: int | None = None) -> list[StoredEvent]:
         """Append in order; seq continues the task's last_seq. Refuses (ValueError) to
-        append to a task that is already terminal."""
+        append to a task that is already terminal. With ``attempt``: ``LeaseLost`` (nothing
+        written) when another attempt holds the task."""
 
     async def events_for_task(self, task_id: str, after_seq: int = 0, limit: int = 500) -> list[StoredEvent]:
         """seq > after_seq, ascending."""

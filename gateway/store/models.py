@@ -93,10 +93,17 @@ class Task(Base):
     last_seq: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     # machine-readable findings of a completed task: a JSON object (a crew may later declare its schema)
     output: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    # the lease of the run under way: which attempt (1, 2, ...), whose, and until when it holds
+    attempt: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # handed to a broker (Celery)
 
     __table_args__ = (
         Index("ix_tasks_status_num", "status", "num"),
         Index("ix_tasks_crew_num", "crew", "num"),
+        Index("ix_tasks_status_lease_expires_at", "status", "lease_expires_at"),
     )
 
 

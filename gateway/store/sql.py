@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import ColumnElement, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
@@ -37,12 +38,25 @@ from ._core import (
 )
 from ._engine import upgrade_to_head
 from ._events import EventLog
-from ._types import TERMINAL_STATUSES, EventInput, IdempotencyConflict, StoredEvent, TaskRecord, TaskStatus
+from ._types import (
+    TERMINAL_STATUSES,
+    EventInput,
+    IdempotencyConflict,
+    LeaseLost,
+    StoredEvent,
+    TaskRecord,
+    TaskStatus,
+)
 
 __all__ = ["SqlStore"]
 
 PROBE_PREFIX = "write-probe-"  # config_versions rows that never commit (see check_writable)
 PROBE_DELETE = text("DELETE FROM config_versions WHERE version = :version")
+
+
+def expired(now: datetime) -> ColumnElement[bool]:
+    """The lease has run out (no lease at all: a row from before leases, presumed dead)."""
+    return or_(T.c.lease_expires_at.is_(None), T.c.lease_expires_at < now)
 
 
 class SqlStore(EventLog):
@@ -210,16 +224,109 @@ class SqlStore(EventLog):
         async with self._read() as conn:
             return [task_record(row) for row in await conn.execute(stmt)]
 
-    async def claim_task(self, task_id: str) -> TaskRecord | None:
+    async def claim_task(
+        self, task_id: str, *, owner: str = "", lease_s: float = 30.0, attempt: int = 1
+    ) -> TaskRecord | None:
+        now = utcnow()
+        lease = dict(
+            status=TaskStatus.running.value,
+            attempt=attempt,
+            lease_owner=owner[:200] or None,
+            lease_expires_at=now + timedelta(seconds=lease_s),
+        )
+        if attempt <= 1:
+            first = (
+                update(T)
+                .where(T.c.id == task_id, T.c.status == TaskStatus.queued.value)
+                .values(started_at=now, **{**lease, "attempt": 1})
+                .returning(*TASK_COLS)
+            )
+            async with self._write() as conn:
+                row = (await conn.execute(first)).first()
+            return task_record(row) if row is not None else None
+        async with self._write(events=True) as conn:
+            return await self._restart(conn, task_id, attempt, lease, now)
+
+    async def _restart(
+        self, conn: AsyncConnection, task_id: str, attempt: int, lease: dict[str, Any], now: datetime
+    ) -> TaskRecord | None:
+        """Attempt ``attempt`` takes over from ``attempt - 1`` whose lease ran out, with a
+        ``task.restarted`` event; None when that is not the state of the task."""
+        before = (await conn.execute(select(T.c.lease_owner).where(T.c.id == task_id))).first()
         stmt = (
             update(T)
-            .where(T.c.id == task_id, T.c.status == TaskStatus.queued.value)
-            .values(status=TaskStatus.running.value, started_at=utcnow())
+            .where(T.c.id == task_id, T.c.status == TaskStatus.running.value, T.c.attempt == attempt - 1, expired(now))
+            .values(last_seq=T.c.last_seq + 1, **lease)
             .returning(*TASK_COLS)
         )
+        row = (await conn.execute(stmt)).first()
+        if row is None:
+            return None
+        previous = before.lease_owner if before is not None else None
+        data = {
+            "attempt": attempt,
+            "previous_owner": previous,
+            "reason": f"attempt {attempt - 1} stopped without ending the task (its runner stopped renewing "
+            "its lease); the task runs again from the start",
+        }
+        await self._insert_events(conn, task_id, row.crew, row.last_seq, [EventInput("task.restarted", data=data)], now)
+        return task_record(row)
+
+    async def renew_lease(self, task_id: str, attempt: int, owner: str, lease_s: float) -> bool:
+        stmt = (
+            update(T)
+            .where(T.c.id == task_id, T.c.attempt == attempt, T.c.status == TaskStatus.running.value)
+            .values(lease_owner=owner[:200] or None, lease_expires_at=utcnow() + timedelta(seconds=lease_s))
+            .returning(T.c.id)
+        )
         async with self._write() as conn:
-            row = (await conn.execute(stmt)).first()
-        return task_record(row) if row is not None else None
+            return (await conn.execute(stmt)).first() is not None
+
+    async def release_lease(self, task_id: str, attempt: int) -> bool:
+        stmt = (
+            update(T)
+            .where(T.c.id == task_id, T.c.attempt == attempt, T.c.status == TaskStatus.running.value)
+            .values(lease_expires_at=utcnow())
+            .returning(T.c.id)
+        )
+        async with self._write() as conn:
+            return (await conn.execute(stmt)).first() is not None
+
+    async def expired_leases(self, limit: int = 100) -> list[TaskRecord]:
+        stmt = (
+            select(*TASK_COLS)
+            .where(T.c.status == TaskStatus.running.value, expired(utcnow()))
+            .order_by(T.c.lease_expires_at, T.c.num)
+            .limit(max(limit, 0))
+        )
+        async with self._read() as conn:
+            return [task_record(row) for row in await conn.execute(stmt)]
+
+    async def end_expired(
+        self, task_id: str, attempt: int, event: EventInput, *, error_code: str, error: str
+    ) -> StoredEvent | None:
+        now = utcnow()
+        where = (T.c.id == task_id, T.c.status == TaskStatus.running.value, T.c.attempt == attempt, expired(now))
+        values = {"error_code": error_code, "error": clean_text(error)}
+        return await self._end(TaskStatus.failed, event, where, values, now)
+
+    async def mark_dispatched(self, task_id: str) -> None:
+        async with self._write() as conn:
+            await conn.execute(update(T).where(T.c.id == task_id).values(dispatched_at=utcnow()))
+
+    async def undispatched(self, older_than_s: float, limit: int = 100) -> list[TaskRecord]:
+        stmt = (
+            select(*TASK_COLS)
+            .where(
+                T.c.status == TaskStatus.queued.value,
+                T.c.dispatched_at.is_(None),
+                T.c.created_at < utcnow() - timedelta(seconds=older_than_s),
+            )
+            .order_by(T.c.num)
+            .limit(max(limit, 0))
+        )
+        async with self._read() as conn:
+            return [task_record(row) for row in await conn.execute(stmt)]
 
     async def finish_task(
         self,
@@ -232,6 +339,7 @@ class SqlStore(EventLog):
         error_code: str | None = None,
         error: str | None = None,
         output: dict[str, Any] | None = None,
+        attempt: int | None = None,
     ) -> StoredEvent | None:
         status = TaskStatus(status)
         if status not in TERMINAL_STATUSES:
@@ -239,27 +347,44 @@ class SqlStore(EventLog):
         if event.type != f"task.{status.value}":
             raise ValueError(f"a {status.value} task ends with a 'task.{status.value}' event, not {event.type!r}")
         now = utcnow()
+        values = {
+            "result": clean_text(result),
+            "usage": usage,
+            "error_code": error_code,
+            "error": clean_text(error),
+            "output": clean_json(output),
+        }
+        where = [T.c.id == task_id, T.c.status.in_(ACTIVE)]
+        if attempt is not None:
+            where.append(T.c.attempt == attempt)
+        stored = await self._end(status, event, tuple(where), values, now)
+        if stored is None and attempt is not None:
+            await self._check_lease(task_id, attempt)
+        return stored
+
+    async def _end(
+        self, status: TaskStatus, event: EventInput, where: tuple[Any, ...], values: dict[str, Any], now: datetime
+    ) -> StoredEvent | None:
+        """Make the task matching ``where`` terminal with ``event``, in one transaction."""
         stmt = (
             update(T)
-            .where(T.c.id == task_id, T.c.status.in_(ACTIVE))
-            .values(
-                status=status.value,
-                finished_at=now,
-                result=clean_text(result),
-                usage=usage,
-                error_code=error_code,
-                error=clean_text(error),
-                output=clean_json(output),
-                last_seq=T.c.last_seq + 1,
-            )
-            .returning(T.c.last_seq, T.c.crew)
+            .where(*where)
+            .values(status=status.value, finished_at=now, last_seq=T.c.last_seq + 1, lease_expires_at=None, **values)
+            .returning(T.c.id, T.c.last_seq, T.c.crew)
         )
         async with self._write(events=True) as conn:
             row = (await conn.execute(stmt)).first()
             if row is None:
                 return None
-            (stored,) = await self._insert_events(conn, task_id, row.crew, row.last_seq, [event], now)
+            (stored,) = await self._insert_events(conn, row.id, row.crew, row.last_seq, [event], now)
         return stored
+
+    async def _check_lease(self, task_id: str, attempt: int) -> None:
+        """Raise ``LeaseLost`` if the task is active under another attempt than ``attempt``."""
+        async with self._read() as conn:
+            row = (await conn.execute(select(T.c.status, T.c.attempt).where(T.c.id == task_id))).first()
+        if row is not None and row.status in ACTIVE and row.attempt != attempt:
+            raise LeaseLost(task_id, attempt)
 
     async def request_cancel(self, task_id: str, reason: str) -> TaskRecord | None:
         now = utcnow()
@@ -280,7 +405,7 @@ class SqlStore(EventLog):
             running = (
                 update(T)
                 .where(T.c.id == task_id, T.c.status == TaskStatus.running.value)
-                .values(cancel_requested=True)
+                .values(cancel_requested=True, cancel_reason=clean_text(reason))
                 .returning(*TASK_COLS)
             )
             row = (await conn.execute(running)).first()

@@ -28,9 +28,11 @@ def events(gw: Gateway, task_id: str) -> list[dict]:
         return c.get(f"/v1/tasks/{task_id}/events", params={"limit": 1000}).json()["data"]
 
 
-def test_kill_9_mid_task_loses_nothing(tmp_path: Path, incident: dict, scripted: ScriptedServer) -> None:
+def test_kill_9_mid_task_runs_it_again_from_the_start_and_loses_nothing(
+    tmp_path: Path, incident: dict, scripted: ScriptedServer
+) -> None:
     configs = write_configs(tmp_path / "configs", scripted_base_url=scripted.base_url)
-    gw = Gateway(tmp_path, config_dir=configs, roots=incident["root"], max_concurrency=1).start()
+    gw = Gateway(tmp_path, config_dir=configs, roots=incident["root"], max_concurrency=1, lease_s=1.5).start()
     try:
         with gw.client() as c:
             running = c.post("/v1/tasks", json={"crew": "slow", "inputs": {"topic": "crash"}}).json()["id"]
@@ -40,22 +42,51 @@ def test_kill_9_mid_task_loses_nothing(tmp_path: Path, incident: dict, scripted:
         assert task(gw, queued)["status"] == "queued"
         gw.kill()
 
-        gw.start()  # same database, new process
-        crashed = wait_for(lambda: (t := task(gw, running))["status"] != "running" and t, timeout=30)
-        assert crashed["status"] == "failed"
-        assert crashed["error"]["code"] == "interrupted"
+        gw.start()  # same database, new process: the dead one's lease runs out, attempt 2 starts
+        done = wait_for(lambda: (t := task(gw, running))["status"] not in ("queued", "running") and t, timeout=120)
+        assert done["status"] == "completed", done
         after = events(gw, running)
         assert after[: len(before)] == before  # events before the crash are kept as they were
+        assert [e["seq"] for e in after] == list(range(1, len(after) + 1))
+        restarted = [e for e in after if e["type"] == "task.restarted"]
+        assert [e["data"]["attempt"] for e in restarted] == [2]
+        assert restarted[0]["seq"] > before[-1]["seq"]
+        rerun = after[after.index(restarted[0]) :]
+        assert sum(e["type"] == "step.started" for e in rerun) == 6  # from the start: every step again
+        assert after[-1]["type"] == "task.completed"
+
+        finished = wait_for(lambda: (t := task(gw, queued))["status"] in ("completed", "failed") and t, timeout=90)
+        assert finished["status"] == "completed", finished
+    finally:
+        gw.stop()
+
+
+def test_kill_9_with_one_attempt_allowed_ends_the_task_interrupted(
+    tmp_path: Path, incident: dict, scripted: ScriptedServer
+) -> None:
+    configs = write_configs(tmp_path / "configs", scripted_base_url=scripted.base_url)
+    gw = Gateway(tmp_path, config_dir=configs, roots=incident["root"], lease_s=1.5).start()
+    try:
+        with gw.client() as c:
+            once = c.post("/v1/tasks", json={"crew": "slow_once", "inputs": {"topic": "crash"}}).json()["id"]
+        wait_for(lambda: any(e["type"] == "step.started" for e in events(gw, once)), timeout=60)
+        before = events(gw, once)
+        gw.kill()
+
+        gw.start()
+        crashed = wait_for(lambda: (t := task(gw, once))["status"] != "running" and t, timeout=60)
+        assert crashed["status"] == "failed"
+        assert crashed["error"]["code"] == "interrupted"
+        assert "max_attempts" in crashed["error"]["message"]
+        after = events(gw, once)
+        assert after[: len(before)] == before
         assert after[-1]["type"] == "task.failed" and after[-1]["data"]["code"] == "interrupted"
+        assert not any(e["type"] == "task.restarted" for e in after)
         assert [e["seq"] for e in after] == list(range(1, len(after) + 1))
 
-        done = wait_for(lambda: (t := task(gw, queued))["status"] in ("completed", "failed") and t, timeout=90)
-        assert done["status"] == "completed", done
-        assert events(gw, queued)[-1]["type"] == "task.completed"
-
         with gw.client() as c:  # the interrupted task can be run again
-            retried = c.post(f"/v1/tasks/{running}/retry").json()
-        assert task(gw, retried["id"])["retry_of"] == running
+            retried = c.post(f"/v1/tasks/{once}/retry").json()
+        assert task(gw, retried["id"])["retry_of"] == once
     finally:
         gw.stop()
 
@@ -122,21 +153,23 @@ async def _new_version(status: Awaitable[dict], old: str) -> str | None:
     return version if version != old else None
 
 
-def test_graceful_stop_interrupts_running_tasks_instead_of_cancelling(
+def test_graceful_stop_hands_running_tasks_back_and_the_next_start_runs_them(
     tmp_path: Path, incident: dict, scripted: ScriptedServer
 ) -> None:
     configs = write_configs(tmp_path / "configs", scripted_base_url=scripted.base_url)
-    gw = Gateway(tmp_path, config_dir=configs, roots=incident["root"]).start()
+    # a lease far longer than the wait below: the task runs again only if it was handed back
+    gw = Gateway(tmp_path, config_dir=configs, roots=incident["root"], lease_s=600).start()
     try:
         with gw.client() as c:
             task_id = c.post("/v1/tasks", json={"crew": "slow", "inputs": {"topic": "stop"}}).json()["id"]
         wait_for(lambda: any(e["type"] == "step.started" for e in events(gw, task_id)), timeout=60)
-        gw.stop()  # SIGTERM: shutdown code runs
+        gw.stop()  # SIGTERM: the crew stops at its next checkpoint and its lease ends at once
         gw.start()
-        stopped = task(gw, task_id)
-        assert stopped["status"] == "failed"
-        assert stopped["error"]["code"] == "interrupted"
-        assert events(gw, task_id)[-1]["data"]["code"] == "interrupted"
+        done = wait_for(lambda: (t := task(gw, task_id))["status"] not in ("queued", "running") and t, timeout=90)
+        assert done["status"] == "completed", done  # not cancelled, not failed: run again
+        log = events(gw, task_id)
+        assert [e["data"]["attempt"] for e in log if e["type"] == "task.restarted"] == [2]
+        assert not any(e["type"] in ("task.failed", "task.cancelled") for e in log)
     finally:
         gw.stop()
 

@@ -25,8 +25,8 @@ from websockets.sync.client import connect
 
 from agents.inputs import validate_inputs
 from gateway.configs import ConfigManager
+from gateway.dispatch.embedded import EmbeddedDispatcher
 from gateway.eventlog import EventLog
-from gateway.runner import Runner
 from gateway.settings import Settings
 from gateway.store import SqlStore, StoreUnavailable, TaskStatus, open_store
 from tests.support.gateway import Gateway, wait_for, write_configs
@@ -209,7 +209,7 @@ async def test_a_task_whose_claim_failed_runs_when_the_database_is_back(
     await configs.load()
     assert configs.active is not None
     log = EventLog(store)
-    runner = Runner(store, configs, settings, log)
+    runner = EmbeddedDispatcher(settings, configs, log)
     await runner.start()
     outage = Outage(pg_url)
     try:
@@ -221,7 +221,7 @@ async def test_a_task_whose_claim_failed_runs_when_the_database_is_back(
 
         await outage.begin()
         try:
-            runner.submit(record.id)  # as the API does after storing the task
+            await runner.dispatch(record.id)  # as the API does after storing the task
             deadline = time.monotonic() + 30
             while store.write_failure is None:  # the claim was tried, and the database refused it
                 assert time.monotonic() < deadline, "the claim was never tried"

@@ -32,6 +32,13 @@ crews:
       steps_note: {{type: string, required: false}}
     steps:
 {steps}
+  slow_once:
+    description: The slow crew, never run a second time
+    max_attempts: 1
+    inputs:
+      topic: {{type: string}}
+    steps:
+{steps}
 models:
   default: offline
   profiles:

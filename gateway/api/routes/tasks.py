@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from agents.errors import InputError, UnknownCrewError
 from agents.inputs import validate_inputs
-from gateway.api.deps import ActiveCatalogDep, EventLogDep, RunnerDep, SettingsDep, StoreDep
+from gateway.api.deps import ActiveCatalogDep, DispatcherDep, EventLogDep, SettingsDep, StoreDep
 from gateway.api.errors import ApiError
 from gateway.api.schemas import TaskAccepted, TaskCreate, TaskPublic, TasksPublic, task_links, task_public
 from gateway.store import TERMINAL_STATUSES as TERMINAL
@@ -52,7 +52,7 @@ async def submit_task(
     body: TaskCreate,
     response: Response,
     log: EventLogDep,
-    runner: RunnerDep,
+    dispatcher: DispatcherDep,
     catalog: ActiveCatalogDep,
     settings: SettingsDep,
     idempotency_key: Annotated[
@@ -84,7 +84,7 @@ async def submit_task(
     except IdempotencyConflict as e:
         raise ApiError(409, "idempotency_conflict", str(e), {"task_id": e.task_id}) from e
     if created:
-        runner.submit(record.id)
+        await dispatcher.dispatch(record.id)
     return _accepted(record, response)
 
 
@@ -115,12 +115,12 @@ async def get_task(task_id: str, store: StoreDep) -> TaskPublic:
     response_model=TaskPublic,
     responses={**_ERRORS, 409: {"description": "the task already ended"}},
 )
-async def cancel_task(task_id: str, store: StoreDep, runner: RunnerDep) -> TaskPublic:
+async def cancel_task(task_id: str, store: StoreDep, log: EventLogDep) -> TaskPublic:
     """Queued: cancelled at once. Running: stops at its next model call, tool call or step."""
     record = await _get(store, task_id)
     if record.status in TERMINAL:
         raise ApiError(409, "task_finished", f"task {task_id} already ended ({record.status.value})")
-    updated = await runner.cancel(task_id)
+    updated = await log.request_cancel(task_id, "cancelled on request")
     return task_public(updated or record)
 
 
@@ -131,7 +131,12 @@ async def cancel_task(task_id: str, store: StoreDep, runner: RunnerDep) -> TaskP
     responses={**_ERRORS, 409: {"description": "the task has not ended"}, **_NOT_READY},
 )
 async def retry_task(
-    task_id: str, response: Response, store: StoreDep, log: EventLogDep, runner: RunnerDep, catalog: ActiveCatalogDep
+    task_id: str,
+    response: Response,
+    store: StoreDep,
+    log: EventLogDep,
+    dispatcher: DispatcherDep,
+    catalog: ActiveCatalogDep,
 ) -> TaskAccepted:
     """A new task with the same crew and inputs, on the active config."""
     record = await _get(store, task_id)
@@ -140,5 +145,5 @@ async def retry_task(
     if record.crew not in catalog.crews:
         raise ApiError(404, "unknown_crew", f"crew '{record.crew}' is no longer configured")
     new, _ = await log.create_task(record.crew, record.inputs, catalog.version, retry_of=record.id)
-    runner.submit(new.id)
+    await dispatcher.dispatch(new.id)
     return _accepted(new, response)

@@ -1,0 +1,64 @@
+"""Recovery: what to do with a task whose runner stopped renewing its lease.
+
+Any process that can hand out work runs ``Recovery.sweep`` now and then. A running
+task whose lease ran out is offered again as its next attempt (``task.restarted``,
+from the start) while the crew's ``max_attempts`` allows; after that it ends
+``failed`` with code ``interrupted``. Offers and ends are conditional in the store
+(on the attempt and the lapsed lease), so sweepers in many processes at once still
+start each attempt once, and never touch a task whose runner is alive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from gateway.configs import ConfigManager
+from gateway.eventlog import EventLog
+from gateway.store import EventInput, TaskRecord
+
+__all__ = ["DEFAULT_MAX_ATTEMPTS", "Recovery"]
+
+log = structlog.get_logger("crewgate.recovery")
+DEFAULT_MAX_ATTEMPTS = 2  # a crew's max_attempts when its config cannot be read
+
+
+class Recovery:
+    def __init__(self, configs: ConfigManager, events: EventLog, offer: Callable[[str, int], Awaitable[None]]) -> None:
+        self.configs = configs
+        self.events = events
+        self.store = events.store
+        self.offer = offer  # hands (task id, attempt) to a runner: the dispatcher's ``dispatch``
+
+    async def sweep(self) -> int:
+        """Offer or end every task whose lease ran out; how many were found."""
+        lapsed = await self.store.expired_leases()
+        for record in lapsed:
+            allowed = await self._max_attempts(record)
+            if record.attempt < allowed:
+                log.info("lease ran out; offering the task again", task_id=record.id, attempt=record.attempt + 1)
+                await self.offer(record.id, record.attempt + 1)
+            else:
+                await self._give_up(record, allowed)
+        return len(lapsed)
+
+    async def _max_attempts(self, record: TaskRecord) -> int:
+        try:
+            catalog = await self.configs.catalog_for(record.config_version)
+        except Exception as exc:  # the run itself reports an unreadable config; here, the default
+            log.warning("config of a lapsed task unreadable", task_id=record.id, error=str(exc))
+            return DEFAULT_MAX_ATTEMPTS
+        spec = catalog.crews.get(record.crew)
+        return spec.max_attempts if spec is not None else DEFAULT_MAX_ATTEMPTS
+
+    async def _give_up(self, record: TaskRecord, allowed: int) -> None:
+        message = (
+            f"the process running attempt {record.attempt} stopped without ending the task, and the crew "
+            f"allows {allowed} attempt{'s' if allowed != 1 else ''} (max_attempts)"
+        )
+        event = EventInput("task.failed", data={"code": "interrupted", "error": message, "attempt": record.attempt})
+        ended = await self.store.end_expired(record.id, record.attempt, event, error_code="interrupted", error=message)
+        if ended is not None:
+            self.events.written([ended])
+            log.warning("task interrupted: no attempts left", task_id=record.id, attempt=record.attempt)
