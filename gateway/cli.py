@@ -411,6 +411,49 @@ def serve(
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", "-c", help="crews run at once (default: CREWGATE_WORKER_CONCURRENCY)")
+    ] = None,
+) -> None:
+    """Run crews for gateways started with CREWGATE_DISPATCHER=celery (a Celery worker)."""
+    from gateway.logs import configure_logging
+    from gateway.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    err = Console(stderr=True, highlight=False)
+    if not settings.broker:
+        err.print("[red]error:[/] a worker needs CREWGATE_BROKER_URL (or CREWGATE_REDIS_URL)")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    if concurrency is not None and not 1 <= concurrency <= 256:
+        err.print("[red]error:[/] --concurrency must be between 1 and 256")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    from gateway.worker import start_worker
+
+    raise typer.Exit(start_worker(settings, concurrency or settings.worker_concurrency))
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database (CREWGATE_DATABASE_URL) to the newest schema, then exit."""
+    import asyncio
+
+    from gateway.settings import get_settings
+    from gateway.store import open_store
+
+    async def upgrade() -> None:
+        store = open_store(get_settings().database_url)
+        try:
+            await store.migrate()
+        finally:
+            await store.close()
+
+    asyncio.run(upgrade())
+    Console(highlight=False).print("database schema is up to date")
+
+
 @app.command("eval")
 def eval_command(
     suite: Annotated[Path | None, typer.Argument(help="suite directory (default: examples/incidents)")] = None,

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
         description="a runner renews its lease on each task it runs every lease_s / 3; a task whose lease "
         "ran out is presumed abandoned and run again (or failed) by recovery",
     )
+    redispatch_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="celery: a task still queued this long after it was sent (or never sent: the broker was "
+        "down) is sent again; a broker that lost its messages (a Redis restart without persistence) loses none",
+    )
     worker_concurrency: int = Field(default=2, ge=1, le=256, description="crews run at once by `crewgate worker`")
     task_timeout_s: float = Field(default=900.0, gt=0, description="time limit per task")
     log_format: Literal["auto", "json", "console"] = "auto"

@@ -228,7 +228,8 @@ class Store(Protocol):
         """Note that a broker took the task (``dispatched_at``)."""
 
     async def undispatched(self, older_than_s: float, limit: int = 100) -> list[TaskRecord]:
-        """Queued tasks no broker has taken, created more than ``older_than_s`` ago, oldest first."""
+        """Queued tasks last handed to a broker (or, never handed, created) more than
+        ``older_than_s`` ago, oldest first: their message may be lost."""
 
     async def finish_task(
         self,

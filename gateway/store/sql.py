@@ -18,7 +18,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, text, update
+from sqlalchemy import ColumnElement, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
@@ -315,13 +315,10 @@ class SqlStore(EventLog):
             await conn.execute(update(T).where(T.c.id == task_id).values(dispatched_at=utcnow()))
 
     async def undispatched(self, older_than_s: float, limit: int = 100) -> list[TaskRecord]:
+        since = utcnow() - timedelta(seconds=older_than_s)
         stmt = (
             select(*TASK_COLS)
-            .where(
-                T.c.status == TaskStatus.queued.value,
-                T.c.dispatched_at.is_(None),
-                T.c.created_at < utcnow() - timedelta(seconds=older_than_s),
-            )
+            .where(T.c.status == TaskStatus.queued.value, func.coalesce(T.c.dispatched_at, T.c.created_at) < since)
             .order_by(T.c.num)
             .limit(max(limit, 0))
         )
