@@ -15,17 +15,16 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from bench._common import PROJECT
 from tests.support.gateway import Gateway
 
-__all__ = ["REDIS_URL", "Database", "Setup", "cpu_snapshot", "database", "setup", "wakeups_available"]
+__all__ = ["REDIS_URL", "Database", "Setup", "cpu_snapshot", "cpu_used", "database", "setup", "wakeups_available"]
 
 REDIS_URL = os.environ.get("CREWGATE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 PG_ADMIN_URL = os.environ.get("CREWGATE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -51,7 +50,10 @@ def _pg(sql: str, timeout: float = 5) -> list[Any]:
         finally:
             await conn.close()
 
-    return asyncio.run(run())
+    # On a thread of its own: asyncio.run on the main thread takes over SIGINT, and a
+    # Ctrl-C landing in asyncpg's connect is swallowed there (the run then goes on).
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
 
 
 def _pg_reachable() -> bool:
@@ -270,7 +272,3 @@ def _teardown(current: Setup) -> None:
                 left = redis_keys(current.prefix)
                 if left:
                     raise RuntimeError(f"Redis keys left under {current.prefix}: {left[:5]}")
-
-
-def ready(gw: Gateway) -> dict[str, Any]:
-    return dict(httpx.get(f"{gw.url}/readyz", timeout=5).json())

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import tempfile
 import textwrap
@@ -41,7 +42,7 @@ import httpx
 from websockets.sync.client import connect
 
 from bench._common import Row, percentile, render_table
-from bench._scaleout_setup import Setup, ready, setup, wakeups_available
+from bench._scaleout_setup import Setup, cpu_used, setup, wakeups_available
 from bench._servers import example_incident
 from bench.fanout import machine_busy
 from bench.overhead import SCRIPTED_CREW, _run_and_watch
@@ -81,6 +82,11 @@ class Throughput:
     cpu: list[float] = field(default_factory=list)  # our processes, per repetition
     others: list[float] = field(default_factory=list)  # the rest of the machine, per repetition
 
+    @property
+    def processes_measured(self) -> str:
+        backends = " + PostgreSQL backends" if self.db == "PostgreSQL" else ""
+        return ("gateway" if self.setup == "embedded" else "gateway + worker + its pool processes") + backends
+
 
 # --- measuring -----------------------------------------------------------------------------
 
@@ -111,7 +117,7 @@ def _all_at_once(s: Setup, tasks: int) -> tuple[float, float, float]:
     failed = sorted(kind for kind in ended.values() if kind != "task.completed")
     if failed:
         raise SystemExit(f"{len(failed)} of {tasks} concurrent tasks did not complete: {failed[:3]}")
-    ours = sum(cpu - cpu_before.get(pid, 0.0) for pid, cpu in cpu_after.items())
+    ours = cpu_used(cpu_before, cpu_after)
     return elapsed, ours, max(0.0, machine_after - machine_before - ours)
 
 
@@ -192,8 +198,8 @@ def _throughput_rows(t: Throughput, tasks: int, processes: int) -> list[Row]:
             t.many,
             floors,
             f"CPU s ÷ {CORES} cores",
-            f"CPU s of gateway + worker + pool processes + DB backends per rep: {busy}; "
-            f"other processes on the machine meanwhile: {others} CPU s",
+            f"CPU s per rep of {t.processes_measured}: {busy}; other processes on the machine meanwhile "
+            f"(not ours: a shared machine): {others} CPU s; the wall cannot go below one task alone either",
         ),
     ]
 
@@ -236,7 +242,7 @@ def _measure(root: Path, configs: Path, sizes: Sizes) -> list[Row]:
     wake = wakeups_available()
     rows: list[Row] = []
     with setup(root / "embedded", configs, data, kind="embedded") as s:
-        print(f"  {s.label} ({s.db.kind}, {ready(s.gateway).get('status', '?')})", flush=True)
+        print(f"  {s.label} ({s.db.kind})", flush=True)
         rows += _throughput_rows(throughput(s, sizes), sizes.tasks, 0)
         same = latency(s, sizes)
     cross: dict[str, list[list[float]]] = {}
@@ -255,14 +261,22 @@ def _measure(root: Path, configs: Path, sizes: Sizes) -> list[Row]:
     return rows
 
 
+def _exit(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run(quick: bool = False) -> list[Row]:
     sizes = Sizes.of(quick)
-    with (
-        tempfile.TemporaryDirectory(prefix="crewgate-bench-scaleout-") as tmp,
-        ScriptedServer(ScriptedModel(default=text("Done."), delay_s=0.2)) as server,
-    ):
-        root = Path(tmp)
-        return _measure(root, _configs(root, server.base_url), sizes)
+    previous = signal.signal(signal.SIGTERM, _exit)  # SIGTERM unwinds too: workers, databases, keys go
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="crewgate-bench-scaleout-") as tmp,
+            ScriptedServer(ScriptedModel(default=text("Done."), delay_s=0.2)) as server,
+        ):
+            root = Path(tmp)
+            return _measure(root, _configs(root, server.base_url), sizes)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
