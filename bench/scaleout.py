@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import statistics
 import sys
 import tempfile
 import textwrap
@@ -174,7 +175,8 @@ def latency(s: Setup, sizes: Sizes) -> list[list[float]]:
 def _throughput_rows(t: Throughput, tasks: int, processes: int) -> list[Row]:
     if processes:
         rounds = -(-tasks // processes)
-        shape = f"one crew per pool process: {rounds} rounds, ideal ratio ≈ {rounds}"
+        per_round = statistics.median(t.many) / rounds
+        shape = f"one crew per pool process: {rounds} rounds, ideal ratio ≈ {rounds}; {per_round:.2f} s per round"
     else:
         shape = "max_concurrency = tasks, ideal ratio 1.0"
     floors = [cpu / CORES for cpu in t.cpu]
