@@ -34,7 +34,7 @@ $(DEPLOY_STAMP): deploy/tools-requirements.txt | $(STAMP)
 
 deploy-tools: $(DEPLOY_STAMP)
 
-setup: $(STAMP) $(DEPLOY_STAMP)
+setup: $(STAMP)
 
 # Rewrite deploy/k8s/configs-configmap.yaml after changing configs/ (the suite checks they agree).
 deploy-configmap: setup
@@ -71,7 +71,7 @@ check: setup
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="tests/gateway -x"`.
 PYTEST_ARGS ?=
 
-test: setup check
+test: setup deploy-tools check
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 clean:

