@@ -36,9 +36,36 @@ class Settings(BaseSettings):
     max_concurrency: int = Field(default=4, ge=1, le=256, description="tasks run at once")
     run_tasks: bool = Field(
         default=True,
-        description="run queued tasks in this process; false: only accept and stream (another process, "
-        "exactly one per database, runs them)",
+        description="embedded dispatcher: run queued tasks in this process; false: only accept and stream "
+        "(other processes on the same database run them)",
     )
+    dispatcher: Literal["embedded", "celery"] = Field(
+        default="embedded",
+        description="embedded: crews run on a thread pool in the gateway; celery: on `crewgate worker` "
+        "processes, through CREWGATE_BROKER_URL (the gateway then runs none)",
+    )
+    broker_url: str = Field(
+        default="", description="Celery broker (redis://… or amqp://…); empty: CREWGATE_REDIS_URL"
+    )
+    redis_url: str = Field(
+        default="",
+        description="Redis for wake-ups across processes (pub/sub); empty: wake-ups stay in this process "
+        "and other processes' writes are found by the poll",
+    )
+    redis_prefix: str = Field(
+        default="crewgate",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="prefix of every Redis key and channel, and of the Celery queue",
+    )
+    lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="a runner renews its lease on each task it runs every lease_s / 3; a task whose lease "
+        "ran out is presumed abandoned and run again (or failed) by recovery",
+    )
+    worker_concurrency: int = Field(default=2, ge=1, le=256, description="crews run at once by `crewgate worker`")
     task_timeout_s: float = Field(default=900.0, gt=0, description="time limit per task")
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -87,6 +114,11 @@ class Settings(BaseSettings):
         if missing:
             raise ValueError(f"allowed roots that are not directories: {', '.join(missing)}")
         return value
+
+    @property
+    def broker(self) -> str:
+        """The Celery broker URL: ``broker_url``, else ``redis_url``."""
+        return self.broker_url or self.redis_url
 
     @property
     def tokens(self) -> frozenset[str]:
