@@ -44,9 +44,7 @@ class Settings(BaseSettings):
         description="embedded: crews run on a thread pool in the gateway; celery: on `crewgate worker` "
         "processes, through CREWGATE_BROKER_URL (the gateway then runs none)",
     )
-    broker_url: str = Field(
-        default="", description="Celery broker (redis://… or amqp://…); empty: CREWGATE_REDIS_URL"
-    )
+    broker_url: str = Field(default="", description="Celery broker (redis://… or amqp://…); empty: CREWGATE_REDIS_URL")
     redis_url: str = Field(
         default="",
         description="Redis for wake-ups across processes (pub/sub); empty: wake-ups stay in this process "
