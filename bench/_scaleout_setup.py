@@ -24,7 +24,7 @@ from typing import Any
 from bench._common import PROJECT
 from tests.support.gateway import Gateway
 
-__all__ = ["REDIS_URL", "Database", "Setup", "cpu_snapshot", "cpu_used", "database", "setup", "wakeups_available"]
+__all__ = ["REDIS_URL", "WAKE_LABELS", "Database", "Setup", "cpu_snapshot", "cpu_used", "database", "setup"]
 
 REDIS_URL = os.environ.get("CREWGATE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 PG_ADMIN_URL = os.environ.get("CREWGATE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -32,9 +32,11 @@ QUIET = {"CREWAI_DISABLE_TELEMETRY": "true", "OTEL_SDK_DISABLED": "true", "SCRIP
 WORKER_START_S = 180.0
 
 
-def wakeups_available() -> bool:
-    """Whether this checkout has Redis wake-ups (``gateway.wakeups.redis``)."""
-    return (PROJECT / "gateway" / "wakeups" / "redis.py").is_file()
+WAKE_LABELS = {  # CREWGATE_WAKEUPS: how a gateway hears of events a worker committed
+    "local": "poll only, 1 s",
+    "redis": "Redis wake-ups",
+    "postgres": "PostgreSQL LISTEN/NOTIFY wake-ups",
+}
 
 
 # --- the database --------------------------------------------------------------------------
@@ -162,7 +164,7 @@ class Setup:
 
     kind: str  # "embedded" or "celery"
     processes: int
-    wakeups: bool  # Redis wake-ups across processes
+    wakeups: str  # CREWGATE_WAKEUPS: local, redis or postgres
     db: Database
     gateway: Gateway
     prefix: str = ""
@@ -179,7 +181,7 @@ class Setup:
     def wake_label(self) -> str:
         if self.kind == "embedded":
             return "same process"
-        return "Redis wake-ups" if self.wakeups else "poll only, 1 s"
+        return WAKE_LABELS[self.wakeups]
 
     def roots(self) -> list[int]:
         pids = [self.gateway.proc.pid] if self.gateway.proc else []
@@ -189,11 +191,12 @@ class Setup:
         return cpu_snapshot(self.roots(), self.db.backend_pids())
 
 
-def _settings(kind: str, db: Database, prefix: str, wakeups: bool, max_concurrency: int) -> dict[str, object]:
+def _settings(kind: str, db: Database, prefix: str, wakeups: str, max_concurrency: int) -> dict[str, object]:
     settings: dict[str, object] = {"reload": "false", "database_url": db.url, "max_concurrency": max_concurrency}
     if kind == "celery":
         settings.update(dispatcher="celery", broker_url=REDIS_URL, redis_prefix=prefix)
-    settings["redis_url"] = REDIS_URL if wakeups else ""  # empty: wake-ups stay in each process
+    settings["wakeups"] = wakeups
+    settings["redis_url"] = REDIS_URL if wakeups == "redis" else ""
     settings["redis_prefix"] = prefix
     return settings
 
@@ -237,7 +240,7 @@ def stop_group(proc: subprocess.Popen[bytes], grace: float = 30) -> None:
 
 @contextmanager
 def setup(
-    work: Path, configs: Path, roots: Path, *, kind: str, processes: int = 0, wakeups: bool = False
+    work: Path, configs: Path, roots: Path, *, kind: str, processes: int = 0, wakeups: str = "local"
 ) -> Iterator[Setup]:
     """Start a database, a gateway and (celery) a worker; stop and remove all of it after."""
     work.mkdir(parents=True, exist_ok=True)

@@ -15,8 +15,9 @@
    this machine) for each event a WebSocket watcher of the task (``/v1/tasks/{id}/events``)
    received live, over several tasks, 2 at a time. Same process (embedded: the crew
    runs in the gateway serving the watcher) against cross process (a worker commits,
-   the gateway's watcher finds it: by Redis wake-ups when this checkout has them, and
-   by the poll alone, CREWGATE_POLL_INTERVAL_S = 1).
+   the gateway's watcher hears of it: CREWGATE_WAKEUPS=redis, =postgres (LISTEN/NOTIFY,
+   when the database is PostgreSQL) and =local, where only the poll finds it,
+   CREWGATE_POLL_INTERVAL_S = 1). The throughput rows' Celery setups use Redis wake-ups.
 
 Each setup has its own database: a private PostgreSQL database if 127.0.0.1:5432
 answers (dropped after), else a SQLite file shared by gateway and worker; and its own
@@ -43,7 +44,7 @@ import httpx
 from websockets.sync.client import connect
 
 from bench._common import Row, percentile, render_table
-from bench._scaleout_setup import Setup, cpu_used, setup, wakeups_available
+from bench._scaleout_setup import Setup, cpu_used, setup
 from bench._servers import example_incident
 from bench.fanout import machine_busy
 from bench.overhead import SCRIPTED_CREW, _run_and_watch
@@ -241,21 +242,24 @@ def _configs(root: Path, base_url: str) -> Path:
 def _measure(root: Path, configs: Path, sizes: Sizes) -> list[Row]:
     data = root / "data"
     example_incident(data)  # the allowed root the gateway checks exists
-    wake = wakeups_available()
     rows: list[Row] = []
     with setup(root / "embedded", configs, data, kind="embedded") as s:
         print(f"  {s.label} ({s.db.kind})", flush=True)
         rows += _throughput_rows(throughput(s, sizes), sizes.tasks, 0)
         same = latency(s, sizes)
+        database = s.db.kind
     cross: dict[str, list[list[float]]] = {}
     for n in PROCESSES:
-        with setup(root / f"celery-{n}", configs, data, kind="celery", processes=n, wakeups=wake) as s:
+        with setup(root / f"celery-{n}", configs, data, kind="celery", processes=n, wakeups="redis") as s:
             print(f"  {s.label} ({s.db.kind}, wake-ups: {s.wake_label})", flush=True)
             rows += _throughput_rows(throughput(s, sizes), sizes.tasks, n)
             if n == LATENCY_PROCESSES:
                 cross[s.wake_label] = latency(s, sizes)
-    if wake:
-        with setup(root / "celery-poll", configs, data, kind="celery", processes=LATENCY_PROCESSES) as s:
+    others = ["local", "postgres"] if database == "PostgreSQL" else ["local"]
+    for wakeups in others:
+        with setup(
+            root / f"celery-{wakeups}", configs, data, kind="celery", processes=LATENCY_PROCESSES, wakeups=wakeups
+        ) as s:
             print(f"  {s.label} ({s.db.kind}, wake-ups: {s.wake_label})", flush=True)
             cross[s.wake_label] = latency(s, sizes)
     for label, reps in cross.items():
