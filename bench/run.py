@@ -1,6 +1,6 @@
 """Run every benchmark section, print the table, and write bench/RESULTS.md.
 
-python -m bench.run [--quick] [--only submit,fanout,overhead,memory,ws_memory,startup]
+python -m bench.run [--quick] [--only submit,fanout,overhead,memory,ws_memory,startup,scaleout]
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench._common import Row, machine, render_table
 
-SECTIONS = ["submit", "fanout", "overhead", "memory", "ws_memory", "startup"]
+SECTIONS = ["submit", "fanout", "overhead", "memory", "ws_memory", "startup", "scaleout"]
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
