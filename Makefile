@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 EXAMPLE := examples/incident
 LINT_PATHS := gateway agents tools tests examples bench
 
-.PHONY: setup run triage validate eval test check bench example clean
+.PHONY: setup run triage validate eval test check bench example clean deploy-tools deploy-configmap
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,27 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
+# docker-compose 1.29.2, which tests/test_deploy_files.py runs on deploy/compose.yaml, in a venv
+# of its own: its pins (jsonschema<4, PyYAML<6) clash with ours. PyYAML 5.4.1 has no wheel for
+# Python 3.11+ and builds from source only with Cython<3 and an older setuptools.
+DEPLOY_VENV  := $(VENV)/deploy-tools
+DEPLOY_STAMP := $(DEPLOY_VENV)/.installed-$(shell cksum deploy/tools-requirements.txt | cut -d' ' -f1)
+
+$(DEPLOY_STAMP): deploy/tools-requirements.txt | $(STAMP)
+	rm -rf $(DEPLOY_VENV)
+	$(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet "cython<3" "setuptools<70" wheel
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet --no-build-isolation -r deploy/tools-requirements.txt
+	touch $@
+
+deploy-tools: $(DEPLOY_STAMP)
+
 setup: $(STAMP)
+
+# Rewrite deploy/k8s/configs-configmap.yaml after changing configs/ (the suite checks they agree).
+deploy-configmap: setup
+	$(BIN)/python deploy/k8s/configs_configmap.py
 
 $(EXAMPLE)/expected.json: examples/generate_incident.py | $(STAMP)
 	$(BIN)/python examples/generate_incident.py --out $(EXAMPLE) --force
@@ -51,7 +71,7 @@ check: setup
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="tests/gateway -x"`.
 PYTEST_ARGS ?=
 
-test: setup check
+test: setup deploy-tools check
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 clean:

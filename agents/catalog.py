@@ -219,10 +219,14 @@ def read_config_dir(
 
 
 def _yaml_paths(base: Path) -> list[Path]:
+    """YAML files under ``base``, hidden ones and those in hidden directories left out: editors'
+    backups, ``.git``, and a Kubernetes ConfigMap volume's ``..data`` and ``..<timestamp>``
+    directories, whose files the visible names already link to (reading both defined
+    everything twice)."""
     found: list[Path] = []
     for root, dirs, names in os.walk(base, followlinks=False):
-        dirs.sort()
-        found.extend(Path(root, n) for n in names if n.endswith(_SUFFIXES))
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(Path(root, n) for n in names if n.endswith(_SUFFIXES) and not n.startswith("."))
         found.extend(Path(root, d) for d in dirs if d.endswith(_SUFFIXES) and Path(root, d).is_symlink())
     return sorted(found, key=lambda p: p.relative_to(base).parts)
 

@@ -416,6 +416,7 @@ def worker(
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", "-c", help="crews run at once (default: CREWGATE_WORKER_CONCURRENCY)")
     ] = None,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Celery node name (default: celery@<host>)")] = None,
 ) -> None:
     """Run crews for gateways started with CREWGATE_DISPATCHER=celery (a Celery worker)."""
     from gateway.logs import configure_logging
@@ -432,7 +433,7 @@ def worker(
         raise typer.Exit(EXIT_BAD_INPUT)
     from gateway.worker import start_worker
 
-    raise typer.Exit(start_worker(settings, concurrency or settings.worker_concurrency))
+    raise typer.Exit(start_worker(settings, concurrency or settings.worker_concurrency, name=name))
 
 
 @app.command()

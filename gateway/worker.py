@@ -139,8 +139,9 @@ def make_worker_app(settings: Settings) -> Celery:
     return app
 
 
-def start_worker(settings: Settings, concurrency: int, *, loglevel: str = "INFO") -> int:
-    """Run a worker until it is stopped; its exit code."""
+def start_worker(settings: Settings, concurrency: int, *, name: str | None = None, loglevel: str = "INFO") -> int:
+    """Run a worker until it is stopped; its exit code. ``name``: the Celery node name,
+    ``celery@<host>`` by default (what ``celery inspect ping --destination`` names)."""
     import socket
 
     app = make_worker_app(settings)
@@ -148,7 +149,7 @@ def start_worker(settings: Settings, concurrency: int, *, loglevel: str = "INFO"
         concurrency=concurrency,
         pool="prefork",
         loglevel=loglevel,
-        hostname=f"crewgate@{socket.gethostname()}-{__import__('os').getpid()}",
+        hostname=name or f"celery@{socket.gethostname()}",
         without_mingle=True,
         without_gossip=True,
         without_heartbeat=True,

@@ -138,6 +138,11 @@ class TaskPublic(BaseModel):
     retry_of: str | None = None
     cancel_requested: bool = False
     events: int = Field(description="events in the task's log so far (the last seq)")
+    attempt: int = Field(
+        default=0,
+        description="runs started (0 while first queued); above 1 when a runner died and the task ran again "
+        "(a task.restarted event marks each)",
+    )
     links: TaskLinks
 
 
@@ -334,5 +339,6 @@ def task_public(record: TaskRecord) -> TaskPublic:
         retry_of=record.retry_of,
         cancel_requested=record.cancel_requested,
         events=record.last_seq,
+        attempt=record.attempt,
         links=task_links(record.id),
     )

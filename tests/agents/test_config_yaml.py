@@ -175,6 +175,25 @@ def test_a_symlink_leaving_the_config_directory_is_refused(tmp_path: Path) -> No
     }
 
 
+def test_a_kubernetes_configmap_volume_is_read_once(tmp_path: Path) -> None:
+    """A ConfigMap mounted as a directory: the real files sit in ``..<timestamp>/``, ``..data``
+    links to it, and each visible name links into ``..data``. Reading the hidden copies too
+    defined every agent twice."""
+    configs = tmp_path / "configs"
+    stamp = configs / "..2026_11_30_08_00_00.1"
+    stamp.mkdir(parents=True)
+    (configs / "..data").symlink_to(stamp.name)
+    shipped = Path(__file__).resolve().parents[2] / "configs"
+    for source in [shipped / "agents.yaml", shipped / "models.yaml", shipped / "crews" / "incident_triage.yaml"]:
+        (stamp / source.name).write_bytes(source.read_bytes())
+        (configs / source.name).symlink_to(f"..data/{source.name}")
+    (configs / ".agents.yaml.swp").write_text("agents: {broken\n")  # an editor's leftovers: not config
+    catalog, issues = validate_directory(configs)
+    assert issues == []
+    assert catalog is not None and set(catalog.crews) == {"incident_triage"}
+    assert sorted(Path(f).name for f in catalog.files) == ["agents.yaml", "incident_triage.yaml", "models.yaml"]
+
+
 @pytest.mark.parametrize(
     ("files", "problem"),
     [
