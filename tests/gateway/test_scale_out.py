@@ -15,7 +15,6 @@ over within seconds. No assertion depends on wall-clock time.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import threading
 import time
@@ -28,21 +27,14 @@ import pytest
 
 from tests.support.gateway import Gateway, wait_for, write_configs
 from tests.support.llm_server import ScriptedModel, ScriptedServer, text
-from tests.support.scaleout import (
-    PrivateRedis,
-    Worker,
-    private_pg,
-    redis_prefix,
-    shared_redis,
-)
+from tests.support.redis import RedisServer, redis_url, require_redis_server
+from tests.support.scaleout import Worker, private_pg, redis_prefix
 
-__all__ = ["private_pg", "redis_prefix", "shared_redis"]  # fixtures, imported to be found
+__all__ = ["private_pg", "redis_prefix", "redis_url"]  # fixtures, imported to be found
 
 SLOW_STEPS = 6
 TERMINAL = {"task.completed", "task.failed", "task.cancelled"}
 ENDED = {"completed", "failed", "cancelled"}
-# Wake-ups go over Redis once gateway.wakeups.redis exists; until then each process polls.
-REDIS_WAKEUPS = importlib.util.find_spec("gateway.wakeups.redis") is not None
 
 
 @pytest.fixture
@@ -87,24 +79,23 @@ class Cluster:
 
 @pytest.fixture
 def make_cluster(
-    tmp_path: Path, incident: dict, scripted: ScriptedServer, private_pg: str, redis_prefix: str, shared_redis: str
+    tmp_path: Path, incident: dict, scripted: ScriptedServer, private_pg: str, redis_prefix: str, redis_url: str
 ) -> Iterator[Callable[..., Cluster]]:
-    """``make_cluster(redis_url=...)``: a cluster on the shared Redis, or on another one."""
+    """``make_cluster(broker, wakeups)``: a cluster on the shared Redis, or on others."""
     configs = write_configs(tmp_path / "configs", scripted_base_url=scripted.base_url)
     made: list[Cluster] = []
 
-    def make(redis_url: str = shared_redis) -> Cluster:
+    def make(broker: str = redis_url, wakeups: str | None = None) -> Cluster:
         settings: dict[str, Any] = {
             "dispatcher": "celery",
-            "broker_url": redis_url,
+            "broker_url": broker,
+            "redis_url": wakeups or broker,
             "redis_prefix": redis_prefix,
             "database_url": private_pg,
             "lease_s": 2,
             "poll_interval_s": 0.5,
             "redispatch_s": 5,
         }
-        if REDIS_WAKEUPS:
-            settings["redis_url"] = redis_url
         cluster = Cluster(tmp_path, configs, incident["root"], settings)
         made.append(cluster)
         return cluster
@@ -171,6 +162,12 @@ def running_on(workers: list[Worker], task_id: str) -> Worker:
 def ready_status(gw: Gateway) -> int:
     with gw.client() as c:
         return c.get("/readyz").status_code
+
+
+def ready_body(gw: Gateway) -> dict[str, Any]:
+    with gw.client() as c:
+        body: dict[str, Any] = c.get("/readyz").json()
+    return body
 
 
 def execution_lines(gw: Gateway) -> list[str]:
@@ -280,7 +277,7 @@ def test_cancel_through_one_gateway_stops_the_crew_on_its_worker(make_cluster: C
     with gw_a.client() as c:
         assert c.post(f"/v1/tasks/{task_id}/cancel").status_code == 200
     done = ended(gw_b, task_id)
-    print(f"cancel -> terminal: {time.monotonic() - asked:.2f} s (wake-ups on redis: {REDIS_WAKEUPS})")
+    print(f"cancel -> terminal: {time.monotonic() - asked:.2f} s")
 
     assert done["status"] == "cancelled", done
     log = stored(gw_b, task_id)
@@ -320,7 +317,7 @@ def test_sigterm_of_a_worker_mid_task_loses_nothing(make_cluster: Callable[..., 
 
 
 def test_a_redis_outage_loses_no_task_and_no_event(make_cluster: Callable[..., Cluster], tmp_path: Path) -> None:
-    redis = PrivateRedis(tmp_path / "redis").start()
+    redis = private_redis(tmp_path / "redis")
     try:
         cluster = make_cluster(redis.url)
         gw_a, gw_b = cluster.gateway("gw-a"), cluster.gateway("gw-b")
@@ -329,7 +326,7 @@ def test_a_redis_outage_loses_no_task_and_no_event(make_cluster: Callable[..., C
         watchers = [watch(gw_a, task_id) for task_id in ids]
         wait_for(lambda: any(steps_started(gw_a, t) >= 1 for t in ids), timeout=60)
 
-        redis.stop()
+        redis.kill()
         during = [submit(gw_b, topic=f"during {i}") for i in range(2)]  # stored: 202, sent later
         watchers += [watch(gw_a, task_id) for task_id in during]
         time.sleep(4)  # the outage
@@ -347,7 +344,7 @@ def test_a_redis_outage_loses_no_task_and_no_event(make_cluster: Callable[..., C
             failures = c.get("/readyz").json()["dispatcher"]["send_failures"]
         print(f"redis outage: gateway b send failures {failures}")
     finally:
-        redis.stop()
+        redis.kill()
 
 
 def test_twenty_triage_tasks_on_two_gateways_and_two_workers_one_killed(
@@ -395,15 +392,12 @@ def test_twenty_triage_tasks_on_two_gateways_and_two_workers_one_killed(
 def test_readyz_reports_the_broker_and_a_gateway_runs_no_crews(
     make_cluster: Callable[..., Cluster], tmp_path: Path, redis_prefix: str
 ) -> None:
-    broker = PrivateRedis(tmp_path / "broker").start()
+    broker, wakeups = private_redis(tmp_path / "broker"), private_redis(tmp_path / "wakeups")
     try:
-        cluster = make_cluster(broker.url)
-        gw = cluster.gateway("gw")  # no worker anywhere
-        with gw.client() as c:
-            ready = c.get("/readyz")
-        assert ready.status_code == 200
-        assert ready.json()["dispatcher"]["kind"] == "celery"
-        assert ready.json()["wakeups"]["kind"] == ("redis" if REDIS_WAKEUPS else "local")
+        gw = make_cluster(broker.url, wakeups.url).gateway("gw")  # no worker anywhere
+        body = wait_for(lambda: (b := ready_body(gw)) and b.get("wakeups", {}).get("connected") and b, timeout=30)
+        assert body["status"] == "ready"
+        assert body["dispatcher"]["kind"] == "celery" and body["wakeups"]["kind"] == "redis"
 
         task_id = submit(gw)
         queue = f"{redis_prefix}:{redis_prefix}.tasks"  # kombu's global_keyprefix, then the queue
@@ -411,7 +405,11 @@ def test_readyz_reports_the_broker_and_a_gateway_runs_no_crews(
         assert task(gw, task_id)["status"] == "queued"  # sent to the broker, not run here
         assert execution_lines(gw) == []
 
-        broker.stop()
+        wakeups.kill()  # streams stay correct on the poll: still ready, and it says so
+        body = wait_for(lambda: (b := ready_body(gw)) and b.get("wakeups", {}).get("connected") is False and b)
+        assert body["status"] == "ready"
+
+        broker.kill()
         with gw.client() as c:
             down = c.get("/readyz")
         assert down.status_code == 503
@@ -423,8 +421,19 @@ def test_readyz_reports_the_broker_and_a_gateway_runs_no_crews(
 
         broker.start()
         wait_for(lambda: ready_status(gw) == 200, timeout=60, interval=0.5)
+        wait_for(lambda: _queue_length(broker.url, queue) >= 2, timeout=60)  # both sent (again)
+        assert execution_lines(gw) == []
     finally:
-        broker.stop()
+        broker.kill()
+        wakeups.kill()
+
+
+def private_redis(workdir: Path) -> RedisServer:
+    """A started memory-only redis-server of this test's own (kill, then start on the same port)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    server = RedisServer(require_redis_server(), workdir)
+    server.start()
+    return server
 
 
 def _queue_length(url: str, key: str) -> int:

@@ -4,13 +4,13 @@
   session, with its own environment and log file. ``stop()`` is SIGTERM to the main process
   (Celery's warm shutdown, as ``docker stop`` does); ``kill()`` is SIGKILL to the whole
   process group, pool processes included, as when a container or machine dies.
-- ``redis_prefix``: a fixture giving each test its own key prefix (and so its own Celery
-  queue and wake-up channel) on the shared Redis; every key under it is deleted after.
-- ``shared_redis``: a fixture for the shared Redis on 127.0.0.1:6379 (skip, or fail under CI,
-  when it is not up).
-- ``PrivateRedis``: a memory-only ``redis-server`` of a test's own on a free port, which the
-  test may ``stop()`` and ``start()`` again on the same port (a broker outage).
+- ``redis_prefix``: a fixture (it needs ``tests.support.redis.redis_url`` imported beside it) giving each test its own key prefix (and so its own Celery
+  queue and wake-up channel) on the shared Redis (``tests.support.redis.redis_url``); every
+  key under it is deleted after.
 - ``private_pg``: a fixture for a private PostgreSQL database per test, dropped after.
+
+A Redis of a test's own, to stop and start again on the same port (an outage), is
+``tests.support.redis.RedisServer``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,46 +29,11 @@ from typing import Any
 
 import pytest
 
-from tests.support.gateway import PROJECT, free_port
-from tests.support.services import require_service
+from tests.support.gateway import PROJECT
 
-__all__ = [
-    "REDIS_HOST",
-    "REDIS_PORT",
-    "PrivateRedis",
-    "Worker",
-    "delete_prefixed_keys",
-    "private_pg",
-    "redis_prefix",
-    "shared_redis",
-]
+__all__ = ["Worker", "alive", "delete_prefixed_keys", "private_pg", "redis_prefix"]
 
-REDIS_HOST = "127.0.0.1"
-REDIS_PORT = 6379
-REDIS_HOW_TO = "start Redis on 127.0.0.1:6379 (e.g. `redis-server --daemonize yes`)"
-SERVER_HOW_TO = "install redis-server so that it is on PATH (e.g. `apt-get install redis-server`)"
 READY_LINE = "worker process ready"  # logged by each pool process once it can run a crew
-
-
-def ping_redis(host: str, port: int, timeout: float = 0.5) -> str | None:
-    """None when a Redis answers PING at host:port within ``timeout``, else why not."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.settimeout(timeout)
-            sock.sendall(b"PING\r\n")
-            reply = sock.recv(64)
-    except OSError as exc:
-        return f"not reachable at {host}:{port} ({type(exc).__name__}: {exc})"
-    if not reply.startswith(b"+PONG"):
-        return f"{host}:{port} does not answer PING like Redis ({reply[:40]!r})"
-    return None
-
-
-@pytest.fixture
-def shared_redis() -> str:
-    """The URL of the shared Redis; the test skips (or fails under CI) when it is down."""
-    require_service("redis", lambda: ping_redis(REDIS_HOST, REDIS_PORT), REDIS_HOW_TO)
-    return f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
 
 
 def delete_prefixed_keys(url: str, prefix: str) -> int:
@@ -88,11 +51,11 @@ def delete_prefixed_keys(url: str, prefix: str) -> int:
 
 
 @pytest.fixture
-def redis_prefix(shared_redis: str) -> Iterator[str]:
-    """A key prefix of this test's own; its keys are deleted after the test."""
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own on the shared Redis; its keys are deleted after the test."""
     prefix = f"cgt{uuid.uuid4().hex[:12]}"
     yield prefix
-    delete_prefixed_keys(shared_redis, prefix)
+    delete_prefixed_keys(redis_url, prefix)
 
 
 @pytest.fixture
@@ -171,7 +134,8 @@ class Worker:
         self.started_at_line = len(self.logs().splitlines())
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "worker", "--concurrency", str(self.concurrency)],
+                [sys.executable, "-m", "gateway.cli", "worker", "--concurrency", str(self.concurrency)]
+                + ["--name", f"celery@{self.workdir.name}-{uuid.uuid4().hex[:6]}"],  # one host, several workers
                 cwd=PROJECT,
                 env=self.env,
                 stdout=log,
@@ -242,44 +206,3 @@ class Worker:
             self.stop(timeout=20)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)  # pool processes a warm shutdown left behind
-
-
-class PrivateRedis:
-    """A memory-only ``redis-server`` of a test's own on a free port; ``stop()`` and
-    ``start()`` again keep the port, so clients see an outage and then the same server."""
-
-    def __init__(self, workdir: Path) -> None:
-        require_service(
-            "redis-server", lambda: None if shutil.which("redis-server") else "no redis-server on PATH", SERVER_HOW_TO
-        )
-        self.binary = shutil.which("redis-server") or "redis-server"
-        self.workdir = workdir
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self, timeout: float = 15) -> PrivateRedis:
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        with (self.workdir / "redis.log").open("ab") as log:
-            self.proc = subprocess.Popen(
-                [self.binary, *args, "--dir", str(self.workdir)], stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + timeout
-        while (why := ping_redis("127.0.0.1", self.port)) is not None:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.proc.returncode}: {why}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not answer within {timeout} s: {why}")
-            time.sleep(0.05)
-        return self
-
-    def stop(self) -> None:
-        """SIGKILL: its clients get no goodbye, and (memory only) every message is lost."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
