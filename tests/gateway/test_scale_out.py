@@ -28,7 +28,7 @@ import pytest
 from tests.support.gateway import Gateway, wait_for, write_configs
 from tests.support.llm_server import ScriptedModel, ScriptedServer, text
 from tests.support.redis import RedisServer, redis_url, require_redis_server
-from tests.support.scaleout import Worker, private_pg, redis_prefix
+from tests.support.scaleout import Worker, alive, private_pg, redis_prefix
 
 __all__ = ["private_pg", "redis_prefix", "redis_url"]  # fixtures, imported to be found
 
@@ -221,8 +221,9 @@ def test_kill_9_of_a_worker_mid_task_the_other_worker_runs_it_again(make_cluster
     task_id = submit(gw)
     victim = running_on(workers, task_id)
     survivor = next(w for w in workers if w is not victim)
-    wait_for(lambda: steps_started(gw, task_id) >= 2, timeout=60)
-    victim.kill()
+    wait_for(lambda: steps_started(gw, task_id) >= 1, timeout=60)
+    pids = victim.kill()
+    assert len(pids) == 2 and not [pid for pid in pids if alive(pid)]  # main and pool process, as in a container kill
     before = stored(gw, task_id)
     assert before[-1]["type"] not in TERMINAL  # killed mid-task
 
@@ -272,7 +273,7 @@ def test_cancel_through_one_gateway_stops_the_crew_on_its_worker(make_cluster: C
     workers = cluster.start_workers("w1", "w2")
     task_id = submit(gw_a)
     watcher = watch(gw_b, task_id)
-    wait_for(lambda: steps_started(gw_b, task_id) >= 2, timeout=60)
+    wait_for(lambda: steps_started(gw_b, task_id) >= 1, timeout=60)
     asked = time.monotonic()
     with gw_a.client() as c:
         assert c.post(f"/v1/tasks/{task_id}/cancel").status_code == 200
@@ -298,10 +299,12 @@ def test_sigterm_of_a_worker_mid_task_loses_nothing(make_cluster: Callable[..., 
     task_id = submit(gw)
     watcher = watch(gw, task_id)
     stopping = running_on(workers, task_id)
-    wait_for(lambda: steps_started(gw, task_id) >= 2, timeout=60)
+    wait_for(lambda: steps_started(gw, task_id) >= 1, timeout=60)
+    assert stored(gw, task_id)[-1]["type"] not in TERMINAL  # the SIGTERM comes mid-task
+    pool = stopping.pool_pids()
     code = stopping.stop(timeout=90)  # Celery's warm shutdown
     assert code is not None, "the worker did not exit on SIGTERM"
-    assert not stopping.pool_pids()
+    assert pool and not [pid for pid in pool if alive(pid)]  # its pool processes ended with it
 
     done = ended(gw, task_id)
     assert done["status"] == "completed", done
