@@ -79,7 +79,7 @@ class Cluster:
 
 @pytest.fixture
 def make_cluster(
-    tmp_path: Path, incident: dict, scripted: ScriptedServer, private_pg: str, redis_prefix: str, redis_url: str
+    tmp_path: Path, incident: dict, scripted: ScriptedServer, redis_url: str, redis_prefix: str, private_pg: str
 ) -> Iterator[Callable[..., Cluster]]:
     """``make_cluster(broker, wakeups)``: a cluster on the shared Redis, or on others."""
     configs = write_configs(tmp_path / "configs", scripted_base_url=scripted.base_url)
