@@ -449,3 +449,39 @@ def _queue_length(url: str, key: str) -> int:
         return 0
     finally:
         client.close()
+
+
+async def test_a_restart_is_sent_once_per_redispatch_s_however_often_recovery_offers_it(
+    tmp_path: Path, incident: dict, redis_url: str, redis_prefix: str
+) -> None:
+    """Recovery offers a lapsed task on every sweep until a worker claims the restart, which
+    waits in the queue behind the backlog: the dispatcher sends each restart once per
+    ``redispatch_s`` (first attempts are guarded by ``dispatched_at`` in the store)."""
+    from gateway.configs import ConfigManager
+    from gateway.dispatch.celery import CeleryDispatcher
+    from gateway.eventlog import EventLog
+    from gateway.store import open_store
+    from tests.support.inprocess import inprocess_settings
+
+    settings = inprocess_settings(
+        tmp_path,
+        config_dir=write_configs(tmp_path / "configs"),
+        roots=incident["root"],
+        broker_url=redis_url,
+        redis_prefix=redis_prefix,
+        redispatch_s=600,
+    )
+    store = open_store(settings.database_url)
+    await store.migrate()
+    dispatcher = CeleryDispatcher(settings, ConfigManager.from_settings(settings, store), EventLog(store))
+    try:
+        task_id = "0b5c1f6e-4f3a-4d2e-9a7b-1c2d3e4f5a6b"
+        for _ in range(5):
+            await dispatcher.dispatch(task_id, 2)  # five sweeps offer the same restart
+        await dispatcher.dispatch(task_id, 3)
+        queue = f"{redis_prefix}:{redis_prefix}.tasks"
+        assert _queue_length(redis_url, queue) == 2
+        assert dispatcher.status()["sent"] == 2
+    finally:
+        await dispatcher.stop()
+        await store.close()
