@@ -10,7 +10,8 @@ offline model (``incident_triage``). Tests kill and stop workers, gateways and R
 container runtime would (SIGKILL of the process group, SIGTERM) and check, from the store and
 from live WebSocket watchers, that no accepted task is lost and no event is missing,
 duplicated or changed. Leases are short (``lease_s=2``) so a dead worker's task is taken
-over within seconds. No assertion depends on wall-clock time.
+over within seconds. No assertion depends on wall-clock time. The last test drives the
+Celery dispatcher in-process against the real broker (how many messages recovery sends).
 """
 
 from __future__ import annotations
