@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_.:-]+$",
         description="prefix of every Redis key and channel, and of the Celery queue",
     )
+    wakeups: Literal["auto", "local", "redis", "postgres"] = Field(
+        default="auto",
+        description="how processes wake each other: auto: redis when CREWGATE_REDIS_URL is set, else local; "
+        "postgres: LISTEN/NOTIFY on the PostgreSQL database (no Redis needed; two more connections a process)",
+    )
     lease_s: float = Field(
         default=30.0,
         gt=0,

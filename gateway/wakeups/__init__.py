@@ -10,6 +10,7 @@ Implementations, beside this Protocol:
 
 - ``LocalWakeups`` (``gateway.wakeups.local``): within one process; the embedded default.
 - ``RedisWakeups`` (``gateway.wakeups.redis``): Redis pub/sub, across processes and machines.
+- ``PostgresWakeups`` (``gateway.wakeups.postgres``): LISTEN/NOTIFY, the same without Redis.
 
 ``open_wakeups(settings)`` chooses by settings; nothing else knows which is in use.
 """
@@ -53,8 +54,9 @@ class Wakeups(Protocol):
         """This process's name on the wire: handlers can skip what it published itself."""
 
     def subscribe(self, handler: Handler) -> None:
-        """Call ``handler`` on the event loop's thread with each batch of signals received
-        (this process's own included). Handlers must be quick and must not raise."""
+        """Call ``handler`` on the event loop's thread with each batch of signals: this
+        process's own at once, from ``publish``; other processes' as they arrive. Handlers
+        must be quick and must not raise."""
 
     def publish(self, signals: Sequence[Signal]) -> None:
         """Send ``signals`` to every subscribed process; call on the event loop's thread.
@@ -73,11 +75,26 @@ class Wakeups(Protocol):
 
 
 def open_wakeups(settings: Settings) -> Wakeups:
-    """Redis pub/sub when ``CREWGATE_REDIS_URL`` is set, else in-process."""
-    if settings.redis_url:
+    """By ``CREWGATE_WAKEUPS``: ``auto`` is Redis pub/sub when ``CREWGATE_REDIS_URL`` is set,
+    else in-process; ``postgres`` (asked for by name: it holds two more connections per
+    process) is LISTEN/NOTIFY on the store's PostgreSQL database. A choice its settings
+    cannot serve is a ``ValueError`` at start-up, not a silent fall back to the poll."""
+    mode = settings.wakeups
+    if mode == "auto":
+        mode = "redis" if settings.redis_url else "local"
+    if mode == "redis":
+        if not settings.redis_url:
+            raise ValueError("CREWGATE_WAKEUPS=redis needs CREWGATE_REDIS_URL")
         from gateway.wakeups.redis import RedisWakeups
 
         return RedisWakeups(settings.redis_url, channel=f"{settings.redis_prefix}:wakeups")
+    if mode == "postgres":
+        from gateway.wakeups.postgres import MAX_CHANNEL_BYTES, PostgresWakeups, asyncpg_dsn, is_postgres
+
+        if not is_postgres(settings.database_url):
+            raise ValueError("CREWGATE_WAKEUPS=postgres needs a PostgreSQL CREWGATE_DATABASE_URL")
+        channel = f"{settings.redis_prefix}:wakeups"[-MAX_CHANNEL_BYTES:]  # the prefix's pattern is ASCII
+        return PostgresWakeups(asyncpg_dsn(settings.database_url), channel=channel)
     from gateway.wakeups.local import LocalWakeups
 
     return LocalWakeups()

@@ -9,10 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -20,51 +19,15 @@ from redis.asyncio import Redis
 
 from gateway.settings import Settings
 from gateway.wakeups import Signal, SignalKind, open_wakeups
-from gateway.wakeups.redis import (
-    MAX_MESSAGE_BYTES,
+from gateway.wakeups.broker import (
     MAX_SIGNALS_PER_MESSAGE,
     BadMessage,
-    RedisWakeups,
     decode_message,
     encode_messages,
 )
+from gateway.wakeups.redis import RedisWakeups
 from tests.support.redis import RedisServer, free_port, redis_server, redis_url  # noqa: F401 (fixtures)
-
-WAIT_S = 20.0  # generous: a loaded CI machine; the waits poll and return as soon as they can
-
-
-class Inbox:
-    """A handler that keeps every batch it is given."""
-
-    def __init__(self) -> None:
-        self.batches: list[list[Signal]] = []
-
-    def __call__(self, signals: Sequence[Signal]) -> None:
-        self.batches.append(list(signals))
-
-    @property
-    def signals(self) -> list[Signal]:
-        return [s for batch in self.batches for s in batch]
-
-    def of(self, kind: SignalKind) -> list[Signal]:
-        return [s for s in self.signals if s.kind == kind]
-
-    def wakeups(self) -> list[Signal]:
-        """Everything but resyncs: what other processes published."""
-        return [s for s in self.signals if s.kind != SignalKind.resync]
-
-
-async def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
-def channel() -> str:
-    return f"crewgate-test-{uuid.uuid4().hex}:wakeups"
+from tests.support.wakeups import WAIT_S, Inbox, channel, hostile_messages, wait_until
 
 
 async def started(url: str, name: str, **kwargs: float) -> tuple[RedisWakeups, Inbox]:
@@ -120,14 +83,14 @@ async def test_a_publish_reaches_every_process_with_its_fields_in_order(pair) ->
     ]
     for batch in sent:
         a.publish(batch)
-    # an empty origin is the publisher's; a set one travels as it is
-    expected = [
-        Signal(s.kind, s.task_id, s.seq, s.event_id, s.ended, s.origin or a.origin) for batch in sent for s in batch
-    ]
+    # every signal carries its publisher's origin, whatever it was given: receivers skip their own echo by it
+    expected = [Signal(s.kind, s.task_id, s.seq, s.event_id, s.ended, a.origin) for batch in sent for s in batch]
+    assert a_in.wakeups() == expected  # the publisher's own handlers hear it at once, not through Redis
     await wait_until(lambda: len(b_in.wakeups()) >= len(expected), "b to get a's wake-ups")
-    await wait_until(lambda: len(a_in.wakeups()) >= len(expected), "a to get its own wake-ups")
     assert b_in.wakeups() == expected
-    assert a_in.wakeups() == expected  # the publisher's own handlers hear it too, through Redis
+    a.publish([Signal(SignalKind.cancel, "marker")])  # once b has this, a has had every echo of the above
+    await wait_until(lambda: b_in.wakeups()[-1].task_id == "marker", "the marker")
+    assert a_in.wakeups() == [*expected, Signal(SignalKind.cancel, "marker", origin=a.origin)]  # echoes skipped
     status = a.status()
     assert (status["kind"], status["connected"], status["dropped"], status["ignored"]) == ("redis", True, 0, 0)
 
@@ -263,70 +226,33 @@ async def test_start_returns_while_redis_is_down_and_connects_when_it_comes(tmp_
     from tests.support.redis import require_redis_server
 
     server = RedisServer(require_redis_server(), tmp_path)  # not started yet: nothing on its port
-    wakeups, inbox = await started(server.url, channel())
+    name = channel()
+    wakeups, inbox = await started(server.url, name)
+    other, other_inbox = await started(server.url, name)
     try:
         await asyncio.sleep(0.3)  # a few failed attempts
         assert wakeups.status()["connected"] is False
-        wakeups.publish([Signal(SignalKind.cancel, "while-down")])  # dropped, not raised
+        wakeups.publish([Signal(SignalKind.cancel, "while-down")])  # not sent, not raised
         await wait_until(lambda: wakeups.status()["dropped"] == 1, "the drop")
-        assert inbox.signals == []
+        assert [s.task_id for s in inbox.wakeups()] == ["while-down"]  # this process still hears itself
         server.start()
+        await wait_until(lambda: bool(other_inbox.of(SignalKind.resync)), "the first subscription")
         await wait_until(lambda: bool(inbox.of(SignalKind.resync)), "the first subscription")
         wakeups.publish([Signal(SignalKind.cancel, "up")])
-        await wait_until(lambda: bool(inbox.wakeups()), "a wake-up once up")
-        assert [s.task_id for s in inbox.wakeups()] == ["up"]
+        await wait_until(lambda: bool(other_inbox.wakeups()), "a wake-up once up")
+        assert [s.task_id for s in other_inbox.wakeups()] == ["up"]
     finally:
         await wakeups.close()
+        await other.close()
         server.kill()
 
 
 # --- hostile messages --------------------------------------------------------------
 
 
-def _hostile() -> list[bytes]:
-    good = ["a", "t", 1, 1, False]
-
-    def msg(*signals: object, **fields: object) -> bytes:
-        return json.dumps({"v": 1, "o": "evil", "s": list(signals), **fields}).encode()
-
-    return [
-        b"not json",
-        b"\xff\xfe\x00garbage",
-        b"",
-        b"null",
-        b"[1,2,3]",
-        b"[" * 60_000,  # a nesting bomb under the size cap
-        msg(good) + b" " * MAX_MESSAGE_BYTES,  # valid, but over the size cap
-        b'{"v":1,"o":"evil","s":[["a","t",' + b"9" * 5_000 + b",1,false]]}",  # an int too long to parse
-        msg(good, v=2),  # another wire version
-        msg(good, o=""),
-        msg(good, o=123),
-        msg(good, o="o" * 129),
-        msg(),  # no signals
-        msg(["zz", "t", 1, 1, False]),  # unknown kind
-        msg(["appended", "t", 1, 1, False]),  # a name, not a code
-        msg(["a", "t", -1, 1, False]),  # negative ints
-        msg(["a", "t", 1, -5, False]),
-        msg(["a", "t", 2**63, 1, False]),  # past BIGINT
-        msg(["a", "t", "1", 1, False]),  # wrong types
-        msg(["a", "t", 1.5, 1, False]),
-        msg(["a", "t", True, 1, False]),
-        msg(["a", "t", 1, 1, 1]),
-        msg(["a", 7, 1, 1, False]),
-        msg(["a", "t" * 129, 1, 1, False]),  # an unbounded task id
-        msg(["a", "line\nbreak", 1, 1, False]),
-        msg(["a", "t", 1, 1]),  # too few items, too many
-        msg(["a", "t", 1, 1, False, "o", "extra"]),
-        msg({"k": "a"}),
-        msg(good, good, ["a", "t", -1, 1, False]),  # one bad signal spoils its message
-        msg(*([["r", "", 0, 0, False]] * (MAX_SIGNALS_PER_MESSAGE + 1))),  # too many signals, under the size cap
-        msg(*([good] * 10_000)),  # 10k signals: over both caps
-    ]
-
-
 async def test_hostile_messages_are_ignored_and_the_listener_keeps_working(pair, redis_url: str) -> None:  # noqa: F811
     a, _, b, b_in = pair
-    hostile = _hostile()
+    hostile = hostile_messages()
     raw = Redis.from_url(redis_url)
     try:
         for message in hostile:
@@ -340,7 +266,7 @@ async def test_hostile_messages_are_ignored_and_the_listener_keeps_working(pair,
     assert b.status()["connected"] is True
 
 
-@pytest.mark.parametrize("message", _hostile())
+@pytest.mark.parametrize("message", hostile_messages())
 def test_decode_refuses_each_hostile_message(message: bytes) -> None:
     with pytest.raises(BadMessage):
         decode_message(message)
@@ -387,6 +313,9 @@ async def test_close_leaves_no_task_and_no_open_connection(redis_url: str, reach
         assert _ours() == []
         assert wakeups.status()["connected"] is False
         wakeups.publish([Signal(SignalKind.cancel, "after-close")])  # dropped, not raised
+        await wakeups.close()  # twice is harmless (shutdown paths overlap)
+        await wakeups.start()  # and a closed one stays closed
+        assert _ours() == []
         wakeups = inbox = None  # type: ignore[assignment]  # what close() left open warns when collected
         await asyncio.sleep(0.05)  # let closed transports finish closing
         gc.collect()
