@@ -112,7 +112,9 @@ def run_task(task_id: object, attempt: object = 1) -> None:
 
 def _process_init(**_: Any) -> None:
     """In each new pool process: connect, and import CrewAI before the first task needs it."""
-    import agents.run  # noqa: F401 - CrewAI's slow import, paid once per process
+    import crewai  # noqa: F401 - CrewAI's slow import (seconds), paid once per process before it takes work
+
+    import agents.run  # noqa: F401 - imports CrewAI lazily: on its own it would leave the cost to the first task
 
     runtime()
 

@@ -13,6 +13,7 @@ its messages (Redis restarted without persistence) loses no task.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from celery import Celery
 
 __all__ = ["RUN_TASK", "CeleryDispatcher", "celery_for", "queue_name"]
+
+OFFERS_KEPT = 10_000  # restart offers remembered per process before old ones are forgotten
 
 log = structlog.get_logger("crewgate.dispatch")
 RUN_TASK = "crewgate.run"  # the Celery task name workers register
@@ -55,6 +58,9 @@ def celery_for(settings: Settings) -> Celery:
         task_acks_late=True,  # a message is acknowledged when its crew has ended, not when it starts
         task_reject_on_worker_lost=True,  # a pool process that dies gives its message back
         worker_prefetch_multiplier=1,  # a worker holds no message it cannot start now
+        # a broker blip must not stop crews that are running: they write to the store, not the
+        # broker (Celery 6 turns this on by default; its ack is lost, the claim drops a redelivery)
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         broker_connection_retry_on_startup=True,
@@ -80,6 +86,7 @@ class CeleryDispatcher:
         self.app = celery_for(settings)
         self.recovery = Recovery(configs, events, self.dispatch)
         self._loops: list[asyncio.Task[Any]] = []
+        self._offered: dict[tuple[str, int], float] = {}  # restart offers sent from here, when
         self.sent = 0
         self.send_failures = 0
 
@@ -102,6 +109,8 @@ class CeleryDispatcher:
         await asyncio.to_thread(self.app.close)
 
     async def dispatch(self, task_id: str, attempt: int = 1) -> None:
+        if attempt > 1 and self._offered_lately(task_id, attempt):
+            return
         try:
             await asyncio.to_thread(self._send, task_id, attempt)
         except Exception as exc:  # the broker is down: the resend sweep or recovery tries again
@@ -111,6 +120,21 @@ class CeleryDispatcher:
         self.sent += 1
         if attempt == 1:
             await self.store.mark_dispatched(task_id)  # the resend sweep leaves it alone for a while
+        else:
+            self._offered[(task_id, attempt)] = time.monotonic()
+
+    def _offered_lately(self, task_id: str, attempt: int) -> bool:
+        """True when this process sent that restart less than ``redispatch_s`` ago.
+
+        Recovery offers a lapsed task on every sweep until a worker claims it, and a
+        restart waits in the queue behind the backlog: without this, each sweep sent one
+        more message for it (dozens a minute per process). A lost restart message is
+        sent again after ``redispatch_s``, as a lost first one is by the resend sweep."""
+        now = time.monotonic()
+        if len(self._offered) > OFFERS_KEPT:
+            self._offered = {k: t for k, t in self._offered.items() if now - t < self.settings.redispatch_s}
+        sent = self._offered.get((task_id, attempt))
+        return sent is not None and now - sent < self.settings.redispatch_s
 
     def _send(self, task_id: str, attempt: int) -> None:
         self.app.send_task(RUN_TASK, args=[task_id, attempt], retry=True)
