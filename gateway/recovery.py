@@ -37,7 +37,7 @@ class Recovery:
         for record in lapsed:
             allowed = await self._max_attempts(record)
             if record.attempt < allowed:
-                log.info("lease ran out; offering the task again", task_id=record.id, attempt=record.attempt + 1)
+                log.debug("lease ran out; offering the task again", task_id=record.id, attempt=record.attempt + 1)
                 await self.offer(record.id, record.attempt + 1)
             else:
                 await self._give_up(record, allowed)

@@ -84,7 +84,7 @@ class CeleryDispatcher:
         self.settings = settings
         self.store = events.store
         self.app = celery_for(settings)
-        self.recovery = Recovery(configs, events, self.dispatch)
+        self.recovery = Recovery(configs, events, self._offer_restart)
         self._loops: list[asyncio.Task[Any]] = []
         self._offered: dict[tuple[str, int], float] = {}  # restart offers sent from here, when
         self.sent = 0
@@ -109,18 +109,25 @@ class CeleryDispatcher:
         await asyncio.to_thread(self.app.close)
 
     async def dispatch(self, task_id: str, attempt: int = 1) -> None:
-        if attempt > 1 and self._offered_lately(task_id, attempt):
-            return
+        if await self._send_logged(task_id, attempt):
+            await self.store.mark_dispatched(task_id)  # the resend sweep leaves it alone for a while
+
+    async def _send_logged(self, task_id: str, attempt: int) -> bool:
         try:
             await asyncio.to_thread(self._send, task_id, attempt)
         except Exception as exc:  # the broker is down: the resend sweep or recovery tries again
             self.send_failures += 1
             log.warning("the broker did not take a task; it is sent again later", task_id=task_id, error=str(exc))
-            return
+            return False
         self.sent += 1
-        if attempt == 1:
-            await self.store.mark_dispatched(task_id)  # the resend sweep leaves it alone for a while
-        else:
+        return True
+
+    async def _offer_restart(self, task_id: str, attempt: int) -> None:
+        """Recovery's offer of a lapsed task's next attempt, sent once per ``redispatch_s``."""
+        if self._offered_lately(task_id, attempt):
+            return
+        if await self._send_logged(task_id, attempt):
+            log.info("lease ran out; the task's next attempt is sent", task_id=task_id, attempt=attempt)
             self._offered[(task_id, attempt)] = time.monotonic()
 
     def _offered_lately(self, task_id: str, attempt: int) -> bool:
@@ -140,9 +147,26 @@ class CeleryDispatcher:
         self.app.send_task(RUN_TASK, args=[task_id, attempt], retry=True)
 
     async def _resend(self) -> None:
-        for record in await self.store.undispatched(self.settings.redispatch_s):
+        """Send again the queued tasks whose message may be lost: sent ``redispatch_s`` ago and
+        still queued while the broker's queue is empty (behind a backlog they are only waiting)."""
+        stale = await self.store.undispatched(self.settings.redispatch_s)
+        if not stale:
+            return
+        depth = await asyncio.to_thread(self._queue_depth)
+        if depth:
+            return
+        for record in stale:
             log.info("sending a queued task again", task_id=record.id, dispatched_at=str(record.dispatched_at))
-            await self.dispatch(record.id)
+            await self.dispatch(record.id, max(record.attempt, 1))
+
+    def _queue_depth(self) -> int:
+        """Messages waiting in the broker's queue (not those workers hold)."""
+        queue = queue_name(self.settings)
+        with self.app.connection_for_write() as conn:
+            channel: Any = conn.default_channel
+            if hasattr(channel, "_size"):  # kombu's virtual transports (Redis): the list's length
+                return int(channel._size(queue))
+            return int(channel.queue_declare(queue=queue, passive=True).message_count)  # AMQP
 
     async def check(self) -> None:
         """Raise if the broker does not answer within a few seconds."""
