@@ -477,9 +477,10 @@ async def test_a_restart_is_sent_once_per_redispatch_s_however_often_recovery_of
     dispatcher = CeleryDispatcher(settings, ConfigManager.from_settings(settings, store), EventLog(store))
     try:
         task_id = "0b5c1f6e-4f3a-4d2e-9a7b-1c2d3e4f5a6b"
+        offer = dispatcher.recovery.offer  # what recovery calls on each sweep
         for _ in range(5):
-            await dispatcher.dispatch(task_id, 2)  # five sweeps offer the same restart
-        await dispatcher.dispatch(task_id, 3)
+            await offer(task_id, 2)  # five sweeps offer the same restart
+        await offer(task_id, 3)
         queue = f"{redis_prefix}:{redis_prefix}.tasks"
         assert _queue_length(redis_url, queue) == 2
         assert dispatcher.status()["sent"] == 2
