@@ -122,7 +122,7 @@ def test_same_inputs_same_report(triage: dict[str, Any], incident: dict) -> None
 def test_unknown_crew_is_bad_input() -> None:
     proc = crewgate("run", "no_such_crew", "-i", "a=b")
     assert proc.returncode == 2
-    assert "unknown crew 'no_such_crew' (known crews: incident_triage)" in proc.stderr
+    assert "unknown crew 'no_such_crew' (known crews: incident_triage, incident_triage_reviewed)" in proc.stderr
     assert proc.stdout == ""
 
 
