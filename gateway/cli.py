@@ -276,6 +276,7 @@ def run(
     publish(
         EventDraft(EventType.task_queued, data={"crew": crew, "inputs": checked, "config_version": catalog.version})
     )
+
     def execute(checkpoint: dict[str, Any] | None) -> Any:
         return execute_task(
             task_id,

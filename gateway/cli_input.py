@@ -127,4 +127,3 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {"error": {"code": "not_json", "message": response.text[:300]}}
     return data if isinstance(data, dict) else {"data": data}
-

@@ -57,7 +57,8 @@ class Recovery:
         if request.kind == "review" and request.on_timeout == "approve":
             await self._approve(request)
             return
-        message = f"nobody answered the {request.kind} of step '{request.step}' before {request.expires_at:%Y-%m-%dT%H:%M:%SZ}"
+        when = f"{request.expires_at:%Y-%m-%dT%H:%M:%SZ}"
+        message = f"nobody answered the {request.kind} of step '{request.step}' before {when}"
         data = {"code": "input_timeout", "error": message, "request_id": request.id}
         event = EventInput("task.failed", data=data)
         ended = await self.events.finish(

@@ -34,7 +34,11 @@ def gw(tmp_path_factory: pytest.TempPathFactory, incident: dict) -> Any:
 
 def submit(gw: Gateway, incident: dict, *, crew: str = CREW) -> str:
     d = incident["dir"]
-    inputs = {"service": "checkout", "logs": str(incident.get("logs", d / "logs")), "repo": str(incident.get("repo", d / "repo"))}
+    inputs = {
+        "service": "checkout",
+        "logs": str(incident.get("logs", d / "logs")),
+        "repo": str(incident.get("repo", d / "repo")),
+    }
     with gw.client() as c:
         response = c.post("/v1/tasks", json={"crew": crew, "inputs": inputs})
     assert response.status_code == 202, response.text
@@ -139,14 +143,14 @@ def test_a_question_is_answered_through_the_api_and_the_answer_is_used(
     assert question["prompt"].strip()
 
     assert answer(gw, task_id, question["request_id"], approve=True).status_code == 422  # a question takes an answer
-    said = "A feature flag, checkout.new_pricing, was switched on at 12:40 without a deploy."
+    said = "The NewPricing feature flag was switched on at 12:40 without a deploy."
     assert answer(gw, task_id, question["request_id"], answer=said).status_code == 200
     review = waiting(gw, task_id, seen=1)
     assert review["kind"] == "review"
     assert answer(gw, task_id, review["request_id"], approve=True).status_code == 200
     done = ended(gw, task_id)
     assert done["status"] == "completed", done
-    assert "checkout.new_pricing" in done["result"]
+    assert "NewPricing feature flag" in done["result"]
     log = events(gw, task_id)
     assert_contiguous(log)
     # the asking step ran again from its start with the answer; the step before it did not
@@ -202,7 +206,12 @@ def test_a_review_nobody_answers_follows_its_on_timeout(
     crew = configs / "crews" / "incident_triage_reviewed.yaml"
     text = crew.read_text()
     assert "human_input_timeout_s: 3600\n        on_timeout: fail" in text
-    crew.write_text(text.replace("human_input_timeout_s: 3600\n        on_timeout: fail", f"human_input_timeout_s: 1\n        on_timeout: {policy}"))
+    crew.write_text(
+        text.replace(
+            "human_input_timeout_s: 3600\n        on_timeout: fail",
+            f"human_input_timeout_s: 1\n        on_timeout: {policy}",
+        )
+    )
     gw = Gateway(tmp_path / "gw", config_dir=configs, roots=incident["root"], lease_s=2, poll_interval_s=0.2).start()
     try:
         task_id = submit(gw, incident)

@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1/tasks", tags=["input"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "unknown task or request"},
     409: {"description": "the request was answered differently, expired, or closed"},
-    422: {"description": "an answer that does not fit the request (a review takes approve or feedback, a question an answer)"},
+    422: {"description": "an answer that does not fit its request (a review: approve or feedback; a question: answer)"},
 }
 
 
@@ -81,14 +81,19 @@ def _settled(request: InputRequestRecord, given: dict[str, Any]) -> InputRequest
     if request.status != "open":
         raise _conflict(request)
     if request.expires_at is not None and request.expires_at <= datetime.now(UTC):
-        raise ApiError(409, "request_expired", f"input request {request.id} expired at {request.expires_at:%Y-%m-%dT%H:%M:%SZ}")
+        raise ApiError(
+            409, "request_expired", f"input request {request.id} expired at {request.expires_at:%Y-%m-%dT%H:%M:%SZ}"
+        )
     return None
 
 
 def _conflict(request: InputRequestRecord) -> ApiError:
     if request.status == "answered":
         return ApiError(
-            409, "already_answered", f"input request {request.id} was already answered differently", {"answer": request.answer}
+            409,
+            "already_answered",
+            f"input request {request.id} was already answered differently",
+            {"answer": request.answer},
         )
     return ApiError(409, f"request_{request.status}", f"input request {request.id} is {request.status}")
 
