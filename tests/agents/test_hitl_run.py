@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from agents.catalog import Catalog, load_catalog
+from agents.catalog import Catalog, load_catalog, validate_texts
 from agents.events import EventDraft, EventType
 from agents.hitl import Answer, InputKind, InputNeeded, InputRequest, resume_checkpoint
 from agents.inputs import validate_inputs
@@ -187,3 +187,29 @@ def test_only_an_agent_with_the_tool_asks(catalog: Catalog, tmp_path: Path) -> N
 
     assert "No root cause found" in outcome.result
     assert "ask_human" not in runs.tools(0)
+
+
+def test_approving_a_step_in_the_middle_resumes_at_the_next_step_with_its_answer_as_context(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    reviewed = catalog.texts["crews/incident_triage_reviewed.yaml"]
+    moved = reviewed.replace(
+        "        human_input: true\n        human_input_timeout_s: 3600\n        on_timeout: fail\n", ""
+    ).replace(
+        "          commits ruled out with the reason.\n",
+        "          commits ruled out with the reason.\n        human_input: true\n",
+    )
+    assert moved.count("human_input: true") == 1
+    middle, issues = validate_texts({**catalog.texts, "crews/incident_triage_reviewed.yaml": moved})
+    assert middle is not None, issues
+    incident = small_incident.make_incident(tmp_path)
+    runs = Runs(middle, incident)
+    request, checkpoint = runs.pause()
+    assert (request.step, request.timeout_s, request.on_timeout) == ("investigate_code", None, "fail")
+    assert request.output is not None and request.output.startswith("## Code investigator for checkout")
+
+    outcome = runs.run(resume_checkpoint(checkpoint, request, Answer(approve=True)))
+
+    assert runs.started(1) == Counter({"write_report": 1})
+    assert outcome.output is not None and outcome.output["suspect"]["sha"] == incident["commit"]
+    assert incident["file_line"] in outcome.result
