@@ -164,7 +164,7 @@ def test_validate_lists_problems_and_exits_1(tmp_path: Path) -> None:
     assert f"{tmp_path}/a.yaml:6:13: agents.x.tools[0]: unknown tool 'nope'" in proc.stderr.replace("\n", "")
     ok = crewgate("validate")
     assert ok.returncode == 0
-    assert ok.stdout.startswith("OK 3 agents, 1 crews")
+    assert ok.stdout.startswith("OK 4 agents, 2 crews")
 
 
 def test_validate_does_not_import_crewai() -> None:
