@@ -147,15 +147,14 @@ class CeleryDispatcher:
         self.app.send_task(RUN_TASK, args=[task_id, attempt], retry=True)
 
     async def _resend(self) -> None:
-        """Send again the queued tasks whose message may be lost: sent ``redispatch_s`` ago and
-        still queued while the broker's queue is empty (behind a backlog they are only waiting)."""
+        """Send the queued tasks whose message never left (the broker was down), and those sent
+        ``redispatch_s`` ago and still queued while the broker's queue is empty: their message
+        was lost (behind a backlog they are only waiting)."""
         stale = await self.store.undispatched(self.settings.redispatch_s)
-        if not stale:
-            return
-        depth = await asyncio.to_thread(self._queue_depth)
-        if depth:
-            return
-        for record in stale:
+        unsent = [record for record in stale if record.dispatched_at is None]
+        if len(unsent) < len(stale) and not await asyncio.to_thread(self._queue_depth):
+            unsent = stale
+        for record in unsent:
             log.info("sending a queued task again", task_id=record.id, dispatched_at=str(record.dispatched_at))
             await self.dispatch(record.id, max(record.attempt, 1))
 
