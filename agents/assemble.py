@@ -24,6 +24,7 @@ import structlog
 from agents.catalog import Catalog
 from agents.facts import FactsLedger
 from agents.findings import Evidence
+from agents.hitl import QuestionDesk
 from agents.models import make_llm
 from agents.outputs import StepOutputs, instructions
 from agents.registry import tool_class
@@ -42,6 +43,14 @@ class AssembledCrew:
     agent_keys: dict[str, str]  # str(Agent.id) -> YAML agent name
     ledger: FactsLedger
     outputs: StepOutputs  # the declared step outputs and, after the run, the validated one
+    evidence: Evidence  # counts and lists from the tool results, for the findings
+    desk: QuestionDesk  # the stored answers to the ask_human tool's questions
+
+
+def _tool(name: str, roots: Sequence[str | os.PathLike[str]], sink: _Sink, desk: QuestionDesk) -> Any:
+    cls = tool_class(name)
+    extra = {"desk": desk} if "desk" in cls.model_fields else {}
+    return cls(roots=tuple(roots), facts_sink=sink, **extra)
 
 
 class _Sink:
@@ -118,6 +127,7 @@ def build_crew(
     evidence = Evidence()
     outputs = StepOutputs({s.name: s.output_schema for s in spec.steps if s.output_schema is not None})
     sink = _Sink(ledger, evidence)
+    desk = QuestionDesk()
     unset = {k for k, v in inputs.items() if v in ("", None) and k in spec.inputs and not spec.inputs[k].is_required}
     llms: dict[str, Any] = {}
 
@@ -137,7 +147,7 @@ def build_crew(
             role=text(a.role),
             goal=text(a.goal),
             backstory=text(a.backstory),
-            tools=[tool_class(t)(roots=tuple(roots), facts_sink=sink) for t in a.tools],
+            tools=[_tool(t, roots, sink, desk) for t in a.tools],
             llm=llm_for(a.model),
             max_iter=a.max_iter,
             max_rpm=a.max_rpm,
@@ -184,4 +194,4 @@ def build_crew(
         **crew_kwargs,
     )
     agent_keys = {str(agent.id): name for name, agent in agents.items()}
-    return AssembledCrew(crew=crew, agent_keys=agent_keys, ledger=ledger, outputs=outputs)
+    return AssembledCrew(crew=crew, agent_keys=agent_keys, ledger=ledger, outputs=outputs, evidence=evidence, desk=desk)

@@ -579,6 +579,7 @@ def _check_crew(crew: _Located, agents: dict[str, _Located], profiles: dict[str,
     for name, item in spec.inputs.items():
         issues.extend(crew.issue(msg, "inputs", name, "default") for msg in _default_problems(item))
     issues.extend(_check_manager(crew, spec, agents, profiles))
+    issues.extend(_check_human_input(crew, spec, agents))
     position = _step_positions(crew, spec, issues)
     for i, step in enumerate(spec.steps):
         if step.agent not in agents:
@@ -614,6 +615,33 @@ def _check_manager(
         issues.append(crew.unknown("model profile", spec.manager_model, profiles, "manager_model"))
     if spec.process is Process.hierarchical and spec.manager in {s.agent for s in spec.steps}:
         issues.append(crew.issue("the manager agent may not also be assigned a step", "manager"))
+    return issues
+
+
+ASK_HUMAN = "ask_human"
+
+
+def _check_human_input(crew: _Located, spec: CrewSpec, agents: dict[str, _Located]) -> list[ConfigIssue]:
+    """A review's options need ``human_input: true``; a crew that may pause for a person must be
+    sequential (a hierarchical manager's delegation cannot be resumed from a step)."""
+    issues = []
+    hierarchical = spec.process is Process.hierarchical
+    for i, step in enumerate(spec.steps):
+        for option in ("human_input_timeout_s", "on_timeout"):
+            if option in step.model_fields_set and not step.human_input:
+                issues.append(crew.issue(f"{option} applies only to a step with human_input: true", "steps", i, option))
+        if hierarchical and step.human_input:
+            message = "human_input needs process: sequential (a hierarchical crew cannot pause for a review)"
+            issues.append(crew.issue(message, "steps", i, "human_input"))
+        agent = agents.get(step.agent)
+        if hierarchical and agent is not None and ASK_HUMAN in agent.value.tools:
+            message = f"agent '{step.agent}' has the ask_human tool, which needs process: sequential"
+            issues.append(crew.issue(message, "steps", i, "agent"))
+    manager = agents.get(spec.manager) if spec.manager else None
+    if hierarchical and manager is not None and ASK_HUMAN in manager.value.tools:
+        issues.append(
+            crew.issue(f"manager '{spec.manager}' has the ask_human tool, which needs process: sequential", "manager")
+        )
     return issues
 
 

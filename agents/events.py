@@ -24,6 +24,7 @@ ARGS_LIMIT = 500
 class EventType(StrEnum):
     task_queued = "task.queued"
     task_started = "task.started"
+    task_restarted = "task.restarted"  # written by the store when a lapsed attempt is taken over
     step_started = "step.started"
     step_completed = "step.completed"
     llm_started = "llm.started"
@@ -33,6 +34,8 @@ class EventType(StrEnum):
     tool_finished = "tool.finished"
     tool_failed = "tool.failed"
     agent_log = "agent.log"
+    input_required = "input.required"  # written by the gateway when a run pauses for a person
+    input_received = "input.received"  # ... and when the answer comes
     task_completed = "task.completed"
     task_failed = "task.failed"
     task_cancelled = "task.cancelled"

@@ -129,11 +129,45 @@ class FactsLedger:
         }
         return dict(list(out.items())[:OUTPUT_KEYS_LIMIT]) or None
 
+    def state(self) -> list[dict[str, Any]]:
+        """The entries as plain JSON data (``restore`` takes them back): a snapshot for a paused run."""
+        with self._lock:
+            entries = list(self._entries)
+        return [_plain(e) for e in entries]
+
+    def restore(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Replace the entries with a snapshot from ``state`` (already checked for shape); facts for
+        the names of inputs are dropped again, so a stored snapshot cannot redirect a tool either."""
+        restored = []
+        for item in entries:
+            facts = self._admit(item.get("facts") or {})
+            record = None
+            if item["kind"] == "tool":
+                params = copy.deepcopy(dict(item.get("params") or {}))
+                record = ToolRecord(
+                    item.get("step"), str(item.get("tool")), params, str(item.get("summary") or ""), facts
+                )
+            restored.append(_Entry(item["kind"], item.get("step"), facts, record))
+        with self._lock:
+            self._entries = restored
+
     def _admit(self, facts: Mapping[str, Any]) -> dict[str, Any]:
         """Facts less the names reserved for inputs and empty values; a deep copy, so no tool can change them later."""
         return {
             k: copy.deepcopy(v) for k, v in facts.items() if k not in self._reserved and v not in ("", None, [], {})
         }
+
+
+def _plain(entry: _Entry) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": entry.kind, "step": entry.step, "facts": _json_data(entry.facts)}
+    if entry.record is not None:
+        out.update(tool=entry.record.tool, params=_json_data(entry.record.params), summary=entry.record.summary)
+    return out
+
+
+def _json_data(value: Any) -> Any:
+    """``value`` as plain JSON data (anything else as its string)."""
+    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
 
 
 def merge_facts(found: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

@@ -13,13 +13,15 @@ repositories): strings are bounded and only ever shown, never followed.
 
 from __future__ import annotations
 
+import copy
+import json
 import re
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
 
 from tools._result import ToolResult, clip
 
@@ -120,6 +122,25 @@ class TriageFindings(_Out):
 # --------------------------------------------------------------------------------------
 
 
+class EvidenceState(BaseModel):
+    """``Evidence`` as data: what a paused run keeps of it (bounded like the findings)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tools: list[Annotated[str, StringConstraints(max_length=100)]] = Field(default_factory=list, max_length=100)
+    log_files: int | None = None
+    records: int | None = None
+    signatures: int | None = None
+    new_signatures: list[dict[str, JsonValue]] = Field(default_factory=list, max_length=MAX_ITEMS)
+    frames: int | None = None
+    repo_files: list[Annotated[str, StringConstraints(max_length=300)]] = Field(default_factory=list, max_length=10_000)
+    candidates: list[dict[str, JsonValue]] = Field(default_factory=list, max_length=MAX_ITEMS)
+    commits: list[Annotated[str, StringConstraints(max_length=12)]] = Field(default_factory=list, max_length=10_000)
+    outside: dict[str, JsonValue] | None = None
+    clear: bool | None = None
+    verdict: Annotated[str, StringConstraints(max_length=300)] | None = None
+
+
 class Evidence:
     """Counts and ranked lists from one run's tool results, kept for the findings. Thread-safe."""
 
@@ -137,6 +158,19 @@ class Evidence:
         self.outside: dict[str, Any] | None = None
         self.clear: bool | None = None  # the suspect ranking's own verdict, when it gives one
         self.verdict: str | None = None
+
+    def state(self) -> dict[str, Any]:
+        """The counts and lists as plain JSON data (``restore`` takes them back)."""
+        with self._lock:
+            state = {name: getattr(self, name) for name in EvidenceState.model_fields}
+            return json.loads(json.dumps(state, default=str))  # type: ignore[no-any-return]
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Take back a snapshot from ``state``; ValueError (pydantic's) when it has the wrong shape."""
+        checked = EvidenceState.model_validate(dict(state))
+        with self._lock:
+            for name in EvidenceState.model_fields:
+                setattr(self, name, copy.deepcopy(getattr(checked, name)))
 
     def record(self, result: ToolResult) -> None:
         data = result.data if isinstance(result.data, dict) else {}

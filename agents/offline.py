@@ -30,8 +30,9 @@ from pydantic import Field, PrivateAttr
 
 from agents.facts import FactsLedger, ToolRecord
 from agents.findings import Evidence, TriageFindings, build_triage_findings, lead_reason
+from agents.hitl import feedback_pattern
 from agents.outputs import OutputSchema, StepOutputs, json_schema_of
-from tools._result import printable
+from tools._result import clip, printable
 
 __all__ = ["OfflineLLM", "decide"]
 
@@ -51,7 +52,10 @@ _FINDINGS: tuple[tuple[str, str], ...] = (
     ("commit_subject", "Suspect commit subject"),
     ("file_line", "Failing line"),
     ("runbook", "Runbook"),
+    ("human_answer", "Answer from a person"),
 )
+ASK_HUMAN = "ask_human"
+FEEDBACK_SHOWN = 2000  # characters of each reviewer feedback quoted in a revised answer
 _SCALAR = (str, int, float, bool)
 
 
@@ -169,7 +173,7 @@ def decide(
     for tool in tools:
         function = tool.get("function", tool)
         name = function.get("name", "")
-        if not name or name in called:
+        if not name or name in called or name == ASK_HUMAN:
             continue
         parameters = function.get("parameters") or {}
         if _needs_unset_input(parameters, ledger.inputs):
@@ -179,8 +183,10 @@ def decide(
             if set(missing) - set(ledger.inputs):  # a finding is missing, not an input left unset
                 skipped.append(f"{name} (no {', '.join(missing)} was found)")
             continue
-        call_id = f"call_{len(called) + 1}_{name}"
-        return [{"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}]
+        return _call(called, name, arguments)
+    question = _question(tools, called, facts)
+    if question is not None:
+        return _call(called, ASK_HUMAN, {"question": question})
     schema = outputs.schema_for(step) if outputs is not None else None
     records = ledger.tool_records(step)
     if outputs is not None and step and schema == "triage_findings":
@@ -193,6 +199,48 @@ def decide(
             outputs.offer(step, _from_facts(schema, facts))
     ledger.record_answer(step, facts)
     return answer
+
+
+def _call(called: set[str], name: str, arguments: dict[str, Any]) -> list[dict[str, Any]]:
+    call_id = f"call_{len(called) + 1}_{name}"
+    return [{"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}]
+
+
+def _question(tools: list[dict[str, Any]], called: set[str], facts: Mapping[str, Any]) -> str | None:
+    """With ask_human offered and no suspect commit found once the other tools ran: what to ask a person."""
+    offered = {t.get("function", t).get("name") for t in tools}
+    if ASK_HUMAN not in offered or ASK_HUMAN in called or facts.get("commit"):
+        return None
+    error = f"the new error `{facts['signature']}`" if facts.get("signature") else "the new error"
+    where = f" raised at {facts['file_line']}" if facts.get("file_line") else ""
+    when = f" around {facts['onset']}" if facts.get("onset") else " around the onset"
+    text = (
+        f"No commit in the repository explains {error}{where}. Do you know of a change outside the "
+        f"repository{when}: a config value, a dependency, infrastructure or an upstream service?"
+    )
+    return clip(text, 2000)
+
+
+def feedback_given(messages: list[dict[str, Any]]) -> list[str]:
+    """What reviewers wrote, in order: the feedback messages CrewAI's loop (or a resumed run) added."""
+    pattern = feedback_pattern()
+    found = []
+    for m in messages:
+        match = pattern.match(_text(m.get("content"))) if m.get("role") == "user" else None
+        if match:
+            found.append(match.group("feedback").strip())
+    return [f for f in found if f]
+
+
+def _feedback_lines(messages: list[dict[str, Any]]) -> list[str]:
+    """A revised answer's section quoting the feedback it was revised for (each bounded)."""
+    given = feedback_given(messages)
+    if not given:
+        return []
+    lines = ["## Reviewer feedback", "", "This answer was revised after review. The reviewer wrote:", ""]
+    for item in given:
+        lines += [*(f"> {_md(line)}" if line else ">" for line in clip(item, FEEDBACK_SHOWN).splitlines()), ""]
+    return lines
 
 
 def _from_facts(schema: OutputSchema, facts: dict[str, Any]) -> dict[str, Any]:
@@ -279,6 +327,7 @@ def write_answer(
         lines += ["**Not run**", "", *(f"- {s}" for s in skipped), ""]
     if not (findings or summaries or failures):
         lines += ["No tool produced findings for this step.", ""]
+    lines += _feedback_lines(messages)
     return printable("\n".join(lines).rstrip("\n") + "\n")
 
 
@@ -297,6 +346,9 @@ def write_report(
     lines += _section("Tool errors", _failures(messages))
     if facts.get("trace"):
         lines += ["**Stack trace**", "", *_fenced(str(facts["trace"]).strip()), ""]
+    if facts.get("human_answer"):
+        lines += _section("Answer from a person", [_md(clip(str(facts["human_answer"]), FEEDBACK_SHOWN))])
+    lines += _feedback_lines(messages)
     return printable("\n".join(lines).rstrip("\n") + "\n")
 
 

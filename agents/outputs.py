@@ -194,6 +194,19 @@ class StepOutputs:
                     return shown if isinstance(shown, dict) else None
         return None
 
+    def state(self) -> dict[str, dict[str, Any]]:
+        """The validated objects so far, by step (plain JSON data): a snapshot for a paused run."""
+        with self._lock:
+            return json.loads(json.dumps(self._valid, default=str))  # type: ignore[no-any-return]
+
+    def restore(self, valid: Mapping[str, dict[str, Any]]) -> None:
+        """Take back a snapshot from ``state``; ValueError for a step that declares no shape."""
+        unknown = sorted(set(valid) - set(self._schemas))
+        if unknown:
+            raise ValueError(f"output for step(s) that declare no output_schema: {', '.join(unknown)}")
+        with self._lock:
+            self._valid = {k: dict(v) for k, v in valid.items()}
+
     def guardrail(self, step: str, retries: int) -> Any:
         """A CrewAI guardrail for ``step``: (True, the step's text) or (False, why, for the model)."""
         schema = self._schemas[step]

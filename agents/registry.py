@@ -25,6 +25,7 @@ TOOL_MODULES: dict[str, str] = {
     "git_blame": "tools.code",
     "suspect_commits": "tools.code",
     "search_runbooks": "tools.runbooks",
+    "ask_human": "tools.human",
 }
 
 

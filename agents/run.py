@@ -25,10 +25,11 @@ from agents.assemble import AssembledCrew, build_crew
 from agents.catalog import Catalog
 from agents.events import EventDraft, EventMapper, EventType
 from agents.facts import FactsLedger
+from agents.hitl import Checkpoint, InputNeeded, Progress, QuestionAsked, load_checkpoint
 from agents.outputs import BadOutputError
 from tools._result import printable
 
-__all__ = ["BadOutputError", "RunCancelled", "RunOutcome", "run_crew"]
+__all__ = ["BadOutputError", "InputNeeded", "RunCancelled", "RunOutcome", "run_crew"]
 
 _CHECKPOINTS = frozenset({EventType.step_started, EventType.llm_started, EventType.tool_started})
 
@@ -63,11 +64,22 @@ def run_crew(
     roots: Sequence[str | os.PathLike[str]],
     env: Mapping[str, str],
     cancelled: Callable[[], RunCancelled | None] = lambda: None,
+    checkpoint: dict[str, Any] | None = None,
 ) -> RunOutcome:
-    """Build a fresh crew and kick it off; ``cancelled()`` returns why to stop, or None."""
+    """Build a fresh crew and kick it off; ``cancelled()`` returns why to stop, or None.
+
+    Raises ``agents.hitl.InputNeeded`` when the run pauses for a person. With a
+    ``checkpoint`` (from ``agents.hitl.resume_checkpoint``), the finished steps are not
+    run again; a corrupt checkpoint is a ValueError, before anything runs. Call it in a
+    fresh ``contextvars.Context``: an interrupted kickoff leaves CrewAI's event scope set.
+    """
     from crewai.events.stream_context import add_stream_sink, reset_stream_sinks
 
+    resumed = _resumed(catalog, crew_name, checkpoint)
     assembled = build_crew(catalog, crew_name, inputs, roots=roots, env=env)
+    progress = Progress(assembled, catalog.crew(crew_name), crew_name, resumed)
+    if progress.finished:  # the last step was approved: nothing is left to run
+        return RunOutcome(result=progress.result(), usage={}, output=_output(assembled))
     mapper = EventMapper(assembled.agent_keys)
     lock = threading.Lock()
     usage: dict[str, int] = {}
@@ -80,22 +92,24 @@ def run_crew(
             if draft is None:
                 return
             _note(ledger, draft, event)
+            if draft.type is EventType.step_started:
+                progress.started(draft.step)
             if draft.type is EventType.llm_completed:
-                usage["model_calls"] = usage.get("model_calls", 0) + 1
-                for key, value in (draft.data.get("usage") or {}).items():
-                    usage[key] = usage.get(key, 0) + value
+                _count(usage, draft)
             if draft.type in _CHECKPOINTS:
                 stop = cancelled()
                 if stop is not None:
                     raise stop
             emit(draft)
+            if draft.type is EventType.step_completed:
+                progress.completed(draft.step, getattr(event, "output", None))  # may pause for a review
 
     stop = cancelled()
     if stop is not None:
         raise stop
     token = add_stream_sink(sink)
     try:
-        output = _kickoff(assembled, inputs)
+        output = _kickoff(assembled, inputs, progress)
     finally:
         reset_stream_sinks(token)
     if not usage.get("total_tokens"):  # a provider that reports usage only on the crew output
@@ -103,7 +117,39 @@ def run_crew(
     return RunOutcome(result=printable(str(output.raw)), usage=usage, output=_output(assembled))
 
 
-def _kickoff(assembled: AssembledCrew, inputs: Mapping[str, Any]) -> Any:
+def _resumed(catalog: Catalog, crew_name: str, checkpoint: dict[str, Any] | None) -> Checkpoint | None:
+    """The checkpoint checked for shape and against the crew (ValueError if it does not fit)."""
+    if checkpoint is None:
+        return None
+    resumed = load_checkpoint(checkpoint, catalog.crew(crew_name), crew_name)
+    if resumed.pending is not None:
+        raise ValueError("the checkpoint still waits for a person; resume it with its answer first")
+    return resumed
+
+
+def _count(usage: dict[str, int], draft: EventDraft) -> None:
+    usage["model_calls"] = usage.get("model_calls", 0) + 1
+    for key, value in (draft.data.get("usage") or {}).items():
+        usage[key] = usage.get(key, 0) + value
+
+
+def _kickoff(assembled: AssembledCrew, inputs: Mapping[str, Any], progress: Progress) -> Any:
+    """Kick the crew off (a step re-run with feedback starts from its conversation); a question
+    for a person pauses the run."""
+    from crewai.core.providers.human_input import reset_provider, set_provider
+
+    provider = progress.provider()
+    provider_token = set_provider(provider) if provider is not None else None
+    try:
+        return _kickoff_crew(assembled, inputs)
+    except QuestionAsked as asked:
+        raise progress.question(asked) from None
+    finally:
+        if provider_token is not None:
+            reset_provider(provider_token)
+
+
+def _kickoff_crew(assembled: AssembledCrew, inputs: Mapping[str, Any]) -> Any:
     try:
         return assembled.crew.kickoff(inputs=dict(inputs))
     except Exception as e:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -116,6 +116,13 @@ class StepSpec(_Strict):
         default=None, description="shape of the answer: a shipped model's name or an inline JSON Schema"
     )
     output_retries: int = Field(default=1, ge=0, le=5, description="times a bad shape is asked again")
+    human_input: bool = Field(default=False, description="a person reviews the answer before the crew goes on")
+    human_input_timeout_s: float | None = Field(
+        default=None, gt=0, description="how long the review may wait (human_input only); unset: no limit"
+    )
+    on_timeout: Literal["fail", "approve"] = Field(
+        default="fail", description="what a review that times out does (human_input only)"
+    )
 
     @field_validator("output_schema")
     @classmethod

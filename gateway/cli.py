@@ -212,6 +212,14 @@ def run(
         ),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="no live progress")] = False,
+    on_input: Annotated[
+        str | None,
+        typer.Option(
+            "--on-input",
+            help="when the crew asks a person: ask (a terminal; the default there), approve (reviews; questions "
+            "fail), fail (the default without a terminal)",
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Run a crew in this process with live progress, then print its report."""
@@ -226,6 +234,12 @@ def run(
     except _UsageError as e:
         err.print(f"[red]error:[/] {_safe(e)}", soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
+    from gateway.cli_input import default_on_input, run_answering
+
+    policy = on_input or default_on_input()
+    if policy not in ("ask", "approve", "fail"):
+        err.print(f"[red]error:[/] --on-input must be ask, approve or fail, not {_safe(policy)!r}", soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT)
     settings = get_settings()
     configure_logging("WARNING", settings.log_format if settings.log_format != "auto" else "console")
     catalog = _load(config, err)
@@ -262,11 +276,22 @@ def run(
     publish(
         EventDraft(EventType.task_queued, data={"crew": crew, "inputs": checked, "config_version": catalog.version})
     )
+
+    def execute(checkpoint: dict[str, Any] | None) -> Any:
+        return execute_task(
+            task_id,
+            catalog,
+            crew,
+            checked,
+            publish=publish,
+            roots=settings.roots,
+            env=process_env(),
+            checkpoint=checkpoint,
+        )
+
     with contextlib.redirect_stdout(sys.stderr):
         _load_crewai(err, show=not quiet)
-        outcome = execute_task(
-            task_id, catalog, crew, checked, publish=publish, roots=settings.roots, env=process_env()
-        )
+        outcome = run_answering(execute, publish, policy, err)
     if as_json:
         print(json.dumps(_run_json(task_id, outcome, events), ensure_ascii=False))
     elif outcome.status == "completed":
@@ -434,6 +459,38 @@ def worker(
     from gateway.worker import start_worker
 
     raise typer.Exit(start_worker(settings, concurrency or settings.worker_concurrency, name=name))
+
+
+@app.command()
+def answer(
+    task_id: Annotated[str, typer.Argument(help="the waiting task")],
+    approve: Annotated[bool, typer.Option("--approve", help="review: accept the step's answer")] = False,
+    feedback: Annotated[str | None, typer.Option("--feedback", help="review: send the step back with this")] = None,
+    text: Annotated[str | None, typer.Option("--answer", help="question: the answer")] = None,
+    request_id: Annotated[str | None, typer.Option("--request", help="request id (default: the only open one)")] = None,
+    url: Annotated[str, typer.Option("--url", help="the gateway", envvar="CREWGATE_URL")] = "http://127.0.0.1:8000",
+    token: Annotated[str | None, typer.Option("--token", help="API key", envvar="CREWGATE_TOKEN")] = None,
+) -> None:
+    """Answer a task waiting in a gateway (a review or a question)."""
+    import httpx
+
+    from gateway.cli_input import answer_remote
+
+    err = Console(stderr=True, highlight=False)
+    given = {k: v for k, v in (("approve", approve or None), ("feedback", feedback), ("answer", text)) if v is not None}
+    if len(given) != 1:
+        err.print("[red]error:[/] give exactly one of --approve, --feedback TEXT, --answer TEXT")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    try:
+        code, body = answer_remote(url, task_id, given, token=token, request_id=request_id)
+    except httpx.HTTPError as e:
+        err.print(f"[red]error:[/] cannot reach {_safe(url)}: {_safe(e)}", soft_wrap=True)
+        raise typer.Exit(EXIT_FAILED) from None
+    if code != 200:
+        problem = body.get("error", {}) if isinstance(body.get("error"), dict) else {}
+        err.print(f"[red]error {code}:[/] {_safe(problem.get('message', body))}", soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT if code in (404, 409, 422) else EXIT_FAILED)
+    print(json.dumps(body, ensure_ascii=False))
 
 
 @app.command()

@@ -23,7 +23,17 @@ from typing import Any
 import structlog
 
 from gateway.notify import TERMINAL, LogHeads
-from gateway.store import UNSTORABLE, EventInput, Store, StoredEvent, StoreUnavailable, TaskRecord, TaskStatus, storable
+from gateway.store import (
+    UNSTORABLE,
+    EventInput,
+    InputRequestRecord,
+    Store,
+    StoredEvent,
+    StoreUnavailable,
+    TaskRecord,
+    TaskStatus,
+    storable,
+)
 from gateway.wakeups import Signal, SignalKind, Wakeups
 from gateway.wakeups.local import LocalWakeups
 
@@ -220,6 +230,22 @@ class EventLog:
             if attempts > 1:
                 log.info("the store took a task's end", task_id=task_id, attempts=attempts)
             return stored
+
+    async def suspend(
+        self, task_id: str, attempt: int, request: InputRequestRecord, checkpoint: dict[str, Any]
+    ) -> StoredEvent | None:
+        """``Store.suspend_task``: the run pauses, ``input.required`` is shown to watchers."""
+        stored = await self.store.suspend_task(task_id, attempt, request, storable(checkpoint))
+        self._written([stored] if stored is not None else [])
+        return stored
+
+    async def answer(
+        self, task_id: str, request_id: str, answer: dict[str, Any], checkpoint: dict[str, Any], *, by: str = "person"
+    ) -> StoredEvent | None:
+        """``Store.answer_request``: ``input.received`` is shown to watchers."""
+        stored = await self.store.answer_request(task_id, request_id, storable(answer), storable(checkpoint), by=by)
+        self._written([stored] if stored is not None else [])
+        return stored
 
     async def create_task(
         self, crew: str, inputs: dict[str, Any], config_version: str, **options: Any

@@ -17,6 +17,7 @@ import structlog
 from agents.catalog import Catalog
 from agents.events import EventDraft, EventType
 from agents.failures import describe_failure
+from agents.hitl import InputNeeded
 from agents.run import RunCancelled, run_crew
 from tools._result import printable
 
@@ -27,13 +28,14 @@ log = structlog.get_logger("crewgate.execution")
 
 @dataclass
 class TaskOutcome:
-    status: str  # completed | failed | cancelled
+    status: str  # completed | failed | cancelled | waiting (a person's input is needed: see ``paused``)
     result: str | None = None  # the report, for people
     output: dict[str, Any] | None = None  # machine-readable findings (a JSON object), when completed
     usage: dict[str, int] = field(default_factory=dict)
     error_code: str | None = None
     error: str | None = None
     duration_s: float = 0.0
+    paused: InputNeeded | None = None  # waiting: what the run needs, and where it goes on from
 
 
 def execute_task(
@@ -46,15 +48,26 @@ def execute_task(
     roots: Sequence[Path],
     env: Mapping[str, str],
     cancelled: Callable[[], RunCancelled | None] = lambda: None,
+    checkpoint: dict[str, Any] | None = None,
 ) -> TaskOutcome:
-    """Run the crew; emits task.started, the crew's events, and exactly one terminal event."""
+    """Run the crew (from ``checkpoint``, where a paused run stopped, when given); emits
+    task.started (not on a resume), the crew's events, and exactly one terminal event, or
+    none when the run pauses for a person (status ``waiting``)."""
     started = time.perf_counter()
     bound = structlog.contextvars.bound_contextvars(task_id=task_id, crew=crew, config_version=catalog.version)
     with bound:
-        publish(EventDraft(EventType.task_started, data={"crew": crew, "config_version": catalog.version}))
-        log.info("task started")
+        if checkpoint is None:
+            publish(EventDraft(EventType.task_started, data={"crew": crew, "config_version": catalog.version}))
+            log.info("task started")
+        else:
+            log.info("task resumed")
         try:
-            outcome = run_crew(catalog, crew, inputs, emit=publish, roots=roots, env=env, cancelled=cancelled)
+            outcome = run_crew(
+                catalog, crew, inputs, emit=publish, roots=roots, env=env, cancelled=cancelled, checkpoint=checkpoint
+            )
+        except InputNeeded as e:
+            log.info("task waits for a person", kind=str(e.request.kind), step=e.request.step)
+            return TaskOutcome("waiting", paused=e, duration_s=time.perf_counter() - started)
         except RunCancelled as e:
             elapsed = time.perf_counter() - started
             if e.failure_code:

@@ -16,7 +16,7 @@ import structlog
 
 from gateway.configs import ConfigManager
 from gateway.eventlog import EventLog
-from gateway.store import EventInput, TaskRecord
+from gateway.store import EventInput, InputRequestRecord, TaskRecord, TaskStatus
 
 __all__ = ["DEFAULT_MAX_ATTEMPTS", "Recovery"]
 
@@ -24,15 +24,23 @@ log = structlog.get_logger("crewgate.recovery")
 DEFAULT_MAX_ATTEMPTS = 2  # a crew's max_attempts when its config cannot be read
 
 
+Offer = Callable[[str, int], Awaitable[None]]
+
+
 class Recovery:
-    def __init__(self, configs: ConfigManager, events: EventLog, offer: Callable[[str, int], Awaitable[None]]) -> None:
+    def __init__(self, configs: ConfigManager, events: EventLog, offer: Offer, resume: Offer | None = None) -> None:
         self.configs = configs
         self.events = events
         self.store = events.store
-        self.offer = offer  # hands (task id, attempt) to a runner: the dispatcher's ``dispatch``
+        self.offer = offer  # hands a lapsed task's next attempt to a runner
+        self.resume = resume or offer  # hands an answered task (a timeout approved it) to a runner
 
     async def sweep(self) -> int:
-        """Offer or end every task whose lease ran out; how many were found."""
+        """Offer or end every task whose lease ran out, and act on input requests whose time
+        ran out; how many tasks were found."""
+        expired = await self.store.expired_requests()
+        for request in expired:
+            await self._timed_out(request)
         lapsed = await self.store.expired_leases()
         for record in lapsed:
             allowed = await self._max_attempts(record)
@@ -41,7 +49,36 @@ class Recovery:
                 await self.offer(record.id, record.attempt + 1)
             else:
                 await self._give_up(record, allowed)
-        return len(lapsed)
+        return len(lapsed) + len(expired)
+
+    async def _timed_out(self, request: InputRequestRecord) -> None:
+        """A review nobody answered in time is approved (``on_timeout: approve``), anything
+        else ends its task ``failed`` with code ``input_timeout``."""
+        if request.kind == "review" and request.on_timeout == "approve":
+            await self._approve(request)
+            return
+        when = f"{request.expires_at:%Y-%m-%dT%H:%M:%SZ}"
+        message = f"nobody answered the {request.kind} of step '{request.step}' before {when}"
+        data = {"code": "input_timeout", "error": message, "request_id": request.id}
+        event = EventInput("task.failed", data=data)
+        ended = await self.events.finish(
+            request.task_id, TaskStatus.failed, event, error_code="input_timeout", error=message
+        )
+        if ended is not None:
+            log.warning("task failed: its input request timed out", task_id=request.task_id, request_id=request.id)
+
+    async def _approve(self, request: InputRequestRecord) -> None:
+        from agents.hitl import Answer, InputKind, InputRequest, resume_checkpoint
+
+        record = await self.store.get_task(request.task_id)
+        if record is None:
+            return
+        asked = InputRequest(InputKind(request.kind), request.step, request.prompt, request.output, None, "approve")
+        checkpoint = resume_checkpoint(record.checkpoint or {}, asked, Answer(approve=True))
+        stored = await self.events.answer(record.id, request.id, {"approve": True}, checkpoint, by="timeout")
+        if stored is not None:
+            log.info("review approved by its timeout", task_id=record.id, request_id=request.id)
+            await self.resume(record.id, max(record.attempt, 1))
 
     async def _max_attempts(self, record: TaskRecord) -> int:
         try:

@@ -30,19 +30,21 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
 from agents.catalog import Catalog
 from agents.events import TERMINAL_TYPES, EventDraft, EventType
+from agents.hitl import InputNeeded
 from agents.run import RunCancelled
 from gateway.configs import ConfigManager
 from gateway.eventlog import EventLog, backoff
 from gateway.execution import TaskOutcome, execute_task
 from gateway.loops import poll_forever
 from gateway.settings import Settings, process_env
-from gateway.store import EventInput, LeaseLost, StoreUnavailable, TaskRecord, TaskStatus
+from gateway.store import EventInput, InputRequestRecord, LeaseLost, StoreUnavailable, TaskRecord, TaskStatus
 from gateway.wakeups import Signal, SignalKind
 
 __all__ = ["INTERRUPTED", "TaskRunner", "runner_name"]
@@ -239,6 +241,9 @@ class TaskRunner:
         if self._shutting_down and outcome.error_code == "interrupted":
             await self._hand_back(run)
             return
+        if outcome.paused is not None:
+            await self._suspend(run, outcome.paused)
+            return
         no_outcome = {"code": "internal", "error": "the run ended without an outcome"}
         final = terminal[-1] if terminal else EventDraft(EventType.task_failed, data=no_outcome)
         await self._finish(
@@ -251,6 +256,36 @@ class TaskRunner:
             error_code=outcome.error_code,
             error=outcome.error,
         )
+
+    async def _suspend(self, run: _Run, paused: InputNeeded) -> None:
+        """The run pauses for a person: store its request and checkpoint, free its slot."""
+        asked = paused.request
+        now = datetime.now(UTC)
+        request = InputRequestRecord(
+            id=str(uuid.uuid4()),
+            task_id=run.task_id,
+            kind=str(asked.kind),
+            step=asked.step,
+            prompt=asked.prompt,
+            output=asked.output,
+            on_timeout=asked.on_timeout,
+            created_at=now,
+            expires_at=now + timedelta(seconds=asked.timeout_s) if asked.timeout_s else None,
+        )
+        delays = backoff()
+        while True:
+            try:
+                await self.events.suspend(run.task_id, run.attempt, request, paused.checkpoint)
+            except LeaseLost:
+                log.warning("run paused after another attempt took over; its request is not written")
+            except StoreUnavailable as exc:
+                if not self._shutting_down:
+                    await asyncio.sleep(next(delays))
+                    continue
+                log.warning("task left to its lease: its pause could not be written while stopping", error=str(exc))
+            else:
+                log.info("task waiting", request_id=request.id, kind=request.kind, step=request.step)
+            return
 
     async def _hand_back(self, run: _Run) -> None:
         try:
@@ -284,6 +319,7 @@ class TaskRunner:
                 roots=self.settings.roots,
                 env=process_env(),
                 cancelled=cancelled,
+                checkpoint=record.checkpoint,
             )
 
         return await loop.run_in_executor(self._pool, contextvars.Context().run, work)

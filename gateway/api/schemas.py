@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.store import TaskRecord, TaskStatus
+from gateway.store import InputRequestRecord, TaskRecord, TaskStatus
 
 __all__ = [
     "AgentPublic",
@@ -341,4 +341,60 @@ def task_public(record: TaskRecord) -> TaskPublic:
         events=record.last_seq,
         attempt=record.attempt,
         links=task_links(record.id),
+    )
+
+
+class InputRequestPublic(BaseModel):
+    request_id: str
+    task_id: str
+    kind: str = Field(description="review: approve or send back the step's answer; question: answer the agent")
+    step: str = Field(description="the step that asked")
+    prompt: str
+    output: str | None = Field(default=None, description="review: the step's answer to look at")
+    status: str = Field(description="open, answered, expired, or closed (the task ended otherwise)")
+    created_at: datetime
+    expires_at: datetime | None = None
+    on_timeout: str = Field(description="what happens at expires_at: fail the task, or approve")
+    answer: dict[str, Any] | None = None
+    answered_at: datetime | None = None
+
+
+class InputRequestsPublic(BaseModel):
+    data: list[InputRequestPublic]
+
+
+class InputAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str = Field(min_length=1, max_length=64, description="from input.required or GET …/input")
+    approve: bool | None = Field(default=None, description="review: true to accept the step's answer")
+    feedback: str | None = Field(
+        default=None, min_length=1, max_length=8000, description="review: send the step back to its agent with this"
+    )
+    answer: str | None = Field(default=None, min_length=1, max_length=8000, description="question: the answer")
+
+    def answer_dict(self) -> dict[str, Any]:
+        """The given fields only: what is stored, and what a repeat is compared with."""
+        return self.model_dump(exclude={"request_id"}, exclude_none=True)
+
+    def to_answer(self) -> Any:
+        from agents.hitl import Answer
+
+        return Answer(approve=self.approve, feedback=self.feedback, answer=self.answer)
+
+
+def request_public(record: InputRequestRecord) -> InputRequestPublic:
+    return InputRequestPublic(
+        request_id=record.id,
+        task_id=record.task_id,
+        kind=record.kind,
+        step=record.step,
+        prompt=record.prompt,
+        output=record.output,
+        status=record.status,
+        created_at=record.created_at,
+        expires_at=record.expires_at,
+        on_timeout=record.on_timeout,
+        answer=record.answer,
+        answered_at=record.answered_at,
     )

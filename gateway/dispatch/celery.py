@@ -84,7 +84,7 @@ class CeleryDispatcher:
         self.settings = settings
         self.store = events.store
         self.app = celery_for(settings)
-        self.recovery = Recovery(configs, events, self._offer_restart)
+        self.recovery = Recovery(configs, events, self._offer_restart, self.dispatch)
         self._loops: list[asyncio.Task[Any]] = []
         self._offered: dict[tuple[str, int], float] = {}  # restart offers sent from here, when
         self.sent = 0

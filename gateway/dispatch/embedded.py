@@ -85,7 +85,7 @@ class EmbeddedDispatcher:
     async def _check_queue(self) -> None:
         """Pick up tasks queued by other processes (replicas started with run_tasks=false)."""
         for record in await self.store.tasks_with_status(TaskStatus.queued):
-            await self.dispatch(record.id)
+            await self.dispatch(record.id, max(record.attempt, 1))  # an answered task goes on with its attempt
 
     async def _dispatch_loop(self) -> None:
         while True:

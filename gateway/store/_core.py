@@ -17,14 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ._engine import make_engine
 from ._types import TERMINAL_STATUSES, EventInput, StoredEvent, StoreUnavailable, TaskRecord, TaskStatus
-from .models import ConfigVersion, Event, Task
+from .models import ConfigVersion, Event, InputRequest, Task
 
 # Declarative models type __table__ as FromClause; these are the mapped Tables.
 T = cast(Table, Task.__table__)
+R = cast(Table, InputRequest.__table__)
 E = cast(Table, Event.__table__)
 C = cast(Table, ConfigVersion.__table__)
 
-ACTIVE = (TaskStatus.queued.value, TaskStatus.running.value)
+ACTIVE = (TaskStatus.queued.value, TaskStatus.running.value, TaskStatus.waiting.value)
 TERMINAL_EVENT_TYPES = frozenset(f"task.{s.value}" for s in TERMINAL_STATUSES)
 MAX_KEY_LEN = 255
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 __all__ = [
     "EventInput",
     "IdempotencyConflict",
+    "InputRequestRecord",
     "LeaseLost",
     "Store",
     "StoreUnavailable",
@@ -27,8 +28,9 @@ __all__ = [
 
 
 class TaskStatus(StrEnum):
-    queued = "queued"  # accepted, waiting for a runner
+    queued = "queued"  # accepted (or answered), waiting for a runner
     running = "running"  # a runner claimed it
+    waiting = "waiting"  # a person's answer is needed (an input request is open); no runner holds it
     completed = "completed"  # terminal: result stored
     failed = "failed"  # terminal: error_code and error say why
     cancelled = "cancelled"  # terminal: stopped on request
@@ -141,6 +143,25 @@ class TaskRecord:
     lease_expires_at: datetime | None = None  # past this, the run is presumed dead
     cancel_reason: str | None = None
     dispatched_at: datetime | None = None  # when a broker took the task (Celery dispatcher)
+    checkpoint: dict[str, Any] | None = None  # where a paused run goes on from (human in the loop)
+
+
+@dataclass(frozen=True)
+class InputRequestRecord:
+    """A question or a review a paused task waits on."""
+
+    id: str  # uuid4 string, the request_id of the API
+    task_id: str
+    kind: str  # review | question
+    step: str
+    prompt: str
+    output: str | None
+    on_timeout: str  # fail | approve
+    created_at: datetime
+    expires_at: datetime | None = None
+    status: str = "open"  # open | answered | expired | closed (the task ended otherwise)
+    answer: dict[str, Any] | None = None
+    answered_at: datetime | None = None
 
 
 class Store(Protocol):
@@ -253,6 +274,27 @@ class Store(Protocol):
     async def request_cancel(self, task_id: str, reason: str) -> TaskRecord | None:
         """Queued: cancelled now, with a ``task.cancelled`` event. Running: cancel_requested
         and cancel_reason set. Terminal: unchanged. None when the task does not exist."""
+
+    # human input: a paused run's request, and its answer
+    async def suspend_task(
+        self, task_id: str, attempt: int, request: InputRequestRecord, checkpoint: dict[str, Any]
+    ) -> StoredEvent | None:
+        """running -> waiting in one transaction: store ``request`` (open) and ``checkpoint``,
+        end the lease, append ``input.required``. ``LeaseLost`` if another attempt holds the
+        task; None when it is no longer running (ended, cancelled)."""
+
+    async def input_requests(self, task_id: str, *, open_only: bool = False) -> list[InputRequestRecord]:
+        """The task's requests, oldest first."""
+
+    async def answer_request(
+        self, task_id: str, request_id: str, answer: dict[str, Any], checkpoint: dict[str, Any], *, by: str = "person"
+    ) -> StoredEvent | None:
+        """waiting -> queued in one transaction, if ``request_id`` is still open: the request
+        answered with ``answer``, the task's checkpoint replaced, ``input.received``
+        appended. None (nothing written) when the request is not open any more."""
+
+    async def expired_requests(self, limit: int = 100) -> list[InputRequestRecord]:
+        """Open requests past their ``expires_at``, oldest first."""
 
     # events
     async def append(self, task_id: str, events: list[EventInput], *, attempt: int | None = None) -> list[StoredEvent]:

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["Base", "ConfigVersion", "Event", "Task", "UTCDateTime"]
+__all__ = ["Base", "ConfigVersion", "Event", "InputRequest", "Task", "UTCDateTime"]
 
 # Deterministic constraint names, so later migrations can refer to them on both databases.
 NAMING = {
@@ -99,6 +99,7 @@ class Task(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # handed to a broker (Celery)
+    checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))  # a paused run's state
 
     __table_args__ = (
         Index("ix_tasks_status_num", "status", "num"),
@@ -124,6 +125,30 @@ class Event(Base):
         UniqueConstraint("task_id", "seq"),  # also the index for per-task reads
         Index("ix_events_crew_id", "crew", "id"),
         Index("ix_events_type_id", "type", "id"),
+    )
+
+
+class InputRequest(Base):
+    """A review or a question a waiting task needs a person to answer."""
+
+    __tablename__ = "input_requests"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(36), ForeignKey("tasks.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    step: Mapped[str] = mapped_column(String)
+    prompt: Mapped[str] = mapped_column(Text)
+    output: Mapped[str | None] = mapped_column(Text)
+    on_timeout: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_input_requests_task_id_created_at", "task_id", "created_at"),
+        Index("ix_input_requests_status_expires_at", "status", "expires_at"),
     )
 
 

@@ -38,6 +38,7 @@ from ._core import (
 )
 from ._engine import upgrade_to_head
 from ._events import EventLog
+from ._input import InputRequests
 from ._types import (
     TERMINAL_STATUSES,
     EventInput,
@@ -59,7 +60,7 @@ def expired(now: datetime) -> ColumnElement[bool]:
     return or_(T.c.lease_expires_at.is_(None), T.c.lease_expires_at < now)
 
 
-class SqlStore(EventLog):
+class SqlStore(EventLog, InputRequests):
     """One store for both databases; the URL chooses. Create with ``open_store(url)``."""
 
     # lifecycle
@@ -234,18 +235,26 @@ class SqlStore(EventLog):
             lease_owner=owner[:200] or None,
             lease_expires_at=now + timedelta(seconds=lease_s),
         )
-        if attempt <= 1:
-            first = (
-                update(T)
-                .where(T.c.id == task_id, T.c.status == TaskStatus.queued.value)
-                .values(started_at=now, **{**lease, "attempt": 1})
-                .returning(*TASK_COLS)
-            )
-            async with self._write() as conn:
-                row = (await conn.execute(first)).first()
-            return task_record(row) if row is not None else None
-        async with self._write(events=True) as conn:
-            return await self._restart(conn, task_id, attempt, lease, now)
+        async with self._write(events=attempt > 1) as conn:
+            record = await self._start_queued(conn, task_id, attempt, lease, now)
+            if record is None and attempt > 1:
+                record = await self._restart(conn, task_id, attempt, lease, now)
+        return record
+
+    @staticmethod
+    async def _start_queued(
+        conn: AsyncConnection, task_id: str, attempt: int, lease: dict[str, Any], now: datetime
+    ) -> TaskRecord | None:
+        """A queued task starts: a new one (attempt 0 -> 1), or one a person answered, which goes
+        on with its attempt (a message offering attempt N finds it at N)."""
+        stmt = (
+            update(T)
+            .where(T.c.id == task_id, T.c.status == TaskStatus.queued.value, T.c.attempt.in_((attempt - 1, attempt)))
+            .values(started_at=func.coalesce(T.c.started_at, now), **{**lease, "attempt": max(attempt, 1)})
+            .returning(*TASK_COLS)
+        )
+        row = (await conn.execute(stmt)).first()
+        return task_record(row) if row is not None else None
 
     async def _restart(
         self, conn: AsyncConnection, task_id: str, attempt: int, lease: dict[str, Any], now: datetime
@@ -256,7 +265,7 @@ class SqlStore(EventLog):
         stmt = (
             update(T)
             .where(T.c.id == task_id, T.c.status == TaskStatus.running.value, T.c.attempt == attempt - 1, expired(now))
-            .values(last_seq=T.c.last_seq + 1, **lease)
+            .values(last_seq=T.c.last_seq + 1, checkpoint=None, **lease)  # from the start
             .returning(*TASK_COLS)
         )
         row = (await conn.execute(stmt)).first()
@@ -374,6 +383,7 @@ class SqlStore(EventLog):
             if row is None:
                 return None
             (stored,) = await self._insert_events(conn, row.id, row.crew, row.last_seq, [event], now)
+            await self._close_requests(conn, row.id)  # a waiting task ended otherwise (cancel, timeout)
         return stored
 
     async def _check_lease(self, task_id: str, attempt: int) -> None:
@@ -386,9 +396,9 @@ class SqlStore(EventLog):
     async def request_cancel(self, task_id: str, reason: str) -> TaskRecord | None:
         now = utcnow()
         async with self._write(events=True) as conn:
-            queued = (
+            queued = (  # and waiting: no run holds either, so they end at once
                 update(T)
-                .where(T.c.id == task_id, T.c.status == TaskStatus.queued.value)
+                .where(T.c.id == task_id, T.c.status.in_((TaskStatus.queued.value, TaskStatus.waiting.value)))
                 .values(
                     status=TaskStatus.cancelled.value, finished_at=now, cancel_requested=True, last_seq=T.c.last_seq + 1
                 )
@@ -398,6 +408,7 @@ class SqlStore(EventLog):
             if row is not None:
                 cancelled = EventInput("task.cancelled", data={"reason": reason})
                 await self._insert_events(conn, task_id, row.crew, row.last_seq, [cancelled], now)
+                await self._close_requests(conn, task_id)
                 return task_record(row)
             running = (
                 update(T)

@@ -122,7 +122,7 @@ def test_same_inputs_same_report(triage: dict[str, Any], incident: dict) -> None
 def test_unknown_crew_is_bad_input() -> None:
     proc = crewgate("run", "no_such_crew", "-i", "a=b")
     assert proc.returncode == 2
-    assert "unknown crew 'no_such_crew' (known crews: incident_triage)" in proc.stderr
+    assert "unknown crew 'no_such_crew' (known crews: incident_triage, incident_triage_reviewed)" in proc.stderr
     assert proc.stdout == ""
 
 
@@ -164,7 +164,7 @@ def test_validate_lists_problems_and_exits_1(tmp_path: Path) -> None:
     assert f"{tmp_path}/a.yaml:6:13: agents.x.tools[0]: unknown tool 'nope'" in proc.stderr.replace("\n", "")
     ok = crewgate("validate")
     assert ok.returncode == 0
-    assert ok.stdout.startswith("OK 3 agents, 1 crews")
+    assert ok.stdout.startswith("OK 4 agents, 2 crews")
 
 
 def test_validate_does_not_import_crewai() -> None:
