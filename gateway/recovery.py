@@ -74,7 +74,13 @@ class Recovery:
         if record is None:
             return
         asked = InputRequest(InputKind(request.kind), request.step, request.prompt, request.output, None, "approve")
-        checkpoint = resume_checkpoint(record.checkpoint or {}, asked, Answer(approve=True))
+        try:
+            checkpoint = resume_checkpoint(record.checkpoint or {}, asked, Answer(approve=True))
+        except ValueError as e:  # a checkpoint that is not ours: the task cannot go on
+            message = f"the task cannot go on from its checkpoint: {e}"
+            event = EventInput("task.failed", data={"code": "bad_checkpoint", "error": message})
+            await self.events.finish(record.id, TaskStatus.failed, event, error_code="bad_checkpoint", error=message)
+            return
         stored = await self.events.answer(record.id, request.id, {"approve": True}, checkpoint, by="timeout")
         if stored is not None:
             log.info("review approved by its timeout", task_id=record.id, request_id=request.id)

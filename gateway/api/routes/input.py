@@ -53,7 +53,10 @@ async def answer(
     problem = _check(asked, body)
     if problem is not None:
         raise ApiError(422, "invalid_answer", problem, [{"field": "body", "message": problem}])
-    checkpoint = resume_checkpoint(record.checkpoint or {}, asked, body.to_answer())
+    try:
+        checkpoint = resume_checkpoint(record.checkpoint or {}, asked, body.to_answer())
+    except ValueError as e:  # the stored checkpoint does not wait for this request (it is not ours)
+        raise ApiError(409, "cannot_resume", f"task {task_id} cannot go on from its checkpoint: {e}") from e
     stored = await log.answer(task_id, request.id, given, checkpoint)
     if stored is None:  # answered (or closed) meanwhile by another request: judge against that
         request = await _request(store, task_id, body.request_id)
