@@ -41,8 +41,19 @@ def _example(code: str, message: str, details: Any = None) -> dict[str, Any]:
 _ERRORS: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {
     "400": ("the body could not be read (not UTF-8, or not JSON)", {"bad_request": _example("bad_request", "…")}),
     "401": (
-        "a valid bearer token is required (only when CREWGATE_API_KEYS is set)",
+        "a valid bearer token (an API key or a JWT) is required; the API is open only while no key is "
+        "configured (CREWGATE_API_KEYS) and none was ever created (`crewgate keys create`)",
         {"unauthorized": _example("unauthorized", "a valid bearer token is required")},
+    ),
+    "403": (
+        "the token lacks a scope this route needs (details.missing names it)",
+        {
+            "insufficient_scope": _example(
+                "insufficient_scope",
+                "this needs the scope tasks:write",
+                {"missing": ["tasks:write"], "held": ["tasks:read"]},
+            )
+        },
     ),
     "404": (
         "no such task or crew",
@@ -103,7 +114,7 @@ def _fix_operation(operation: dict[str, Any], *, open_access: bool) -> None:
     if "requestBody" in operation:
         wanted |= {"400", "413", "422"}
     if operation.get("security"):
-        wanted.add("401")
+        wanted |= {"401", "403"}
         if open_access and {} not in operation["security"]:
             operation["security"].append({})  # without keys a token is accepted but not needed
     for code in sorted(wanted):
