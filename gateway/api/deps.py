@@ -16,11 +16,12 @@ from gateway.configs import ConfigManager
 from gateway.dispatch import Dispatcher
 from gateway.eventlog import EventLog
 from gateway.settings import Settings
-from gateway.store import Store
+from gateway.store import Store, StoreUnavailable
 from gateway.streaming import close_reason
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_TRY_AGAIN = 1013
 
 __all__ = [
     "ActiveCatalogDep",
@@ -187,6 +188,9 @@ async def websocket_principal(websocket: WebSocket, token: str | None, scopes: l
         )
     except AuthError as e:
         await websocket.close(code=CLOSE_UNAUTHORIZED, reason=close_reason(e.message))
+        return None
+    except StoreUnavailable:  # the key cannot be looked up now: neither admitted nor refused for good
+        await websocket.close(code=CLOSE_TRY_AGAIN, reason="the store is unavailable; try again")
         return None
     missing = principal.missing(scopes)
     if missing:

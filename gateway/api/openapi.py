@@ -18,7 +18,8 @@ from gateway.settings import Settings
 
 __all__ = ["BEARER", "ErrorResponse", "install_openapi"]
 
-BEARER = "bearer"  # the security scheme's name in the document
+BEARER = "bearer"  # the security schemes' names in the document
+OAUTH2 = "oauth2"
 
 
 class ErrorDetail(BaseModel):
@@ -108,8 +109,16 @@ def _error_response(description: str, examples: dict[str, dict[str, Any]]) -> di
     }
 
 
+def _scopes_on_oauth2_only(security: list[dict[str, list[str]]]) -> list[dict[str, list[str]]]:
+    """FastAPI puts the route's scopes on every scheme; only OAuth2 has scopes (OpenAPI 3.0
+    says a bearer requirement's list is empty), so the bearer one is ``[]``."""
+    return [{name: scopes if name == OAUTH2 else [] for name, scopes in req.items()} for req in security]
+
+
 def _fix_operation(operation: dict[str, Any], *, open_access: bool) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
+    if operation.get("security"):
+        operation["security"] = _scopes_on_oauth2_only(operation["security"])
     wanted = {code for code in responses if code in _ERRORS}
     if "requestBody" in operation:
         wanted |= {"400", "413", "422"}
