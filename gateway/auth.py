@@ -249,15 +249,17 @@ class Authenticator:
         return Principal(sub, frozenset(s for s in scope.split() if s in SCOPES), "jwt")
 
     async def issue(self, client_id: str, client_secret: str, scope: str | None) -> dict[str, Any]:
-        """OAuth2 client credentials: a JWT for a key (``client_id`` its id, ``client_secret`` the key)."""
+        """OAuth2 client credentials: a JWT for a key (``client_id`` its id, ``client_secret`` the key).
+        The client is checked first: without CREWGATE_JWT_SECRET, only a real key learns that
+        no tokens are issued (400 ``tokens_disabled``, final: a retry cannot change it)."""
+        principal = await self._client(client_id, client_secret)
         if not self._jwt_secret:
             raise AuthError(
-                503,
+                400,
                 "tokens_disabled",
                 "CREWGATE_JWT_SECRET is not set: tokens cannot be issued (a per-process secret would make "
                 "them fail on other replicas); use the key itself as the bearer token, or set the secret",
             )
-        principal = await self._client(client_id, client_secret)
         granted = self._granted(principal, scope)
         now = int(time.time())
         claims = {
@@ -279,7 +281,7 @@ class Authenticator:
             principal = await self.authenticate(client_secret.encode("ascii"))
         except AuthError as e:
             raise AuthError(401, "invalid_client", e.message) from None
-        if principal.via not in ("key", "env") or principal.key_id != client_id:
+        if principal.via not in ("key", "env") or principal.key_id != client_id.removeprefix(KEY_PREFIX):
             raise refused
         return principal
 

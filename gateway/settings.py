@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     jwt_secret: str = Field(
         default="",
         description="HS256 secret for POST /v1/auth/token's JWTs, the same on every replica; empty: that "
-        "endpoint refuses (503) and JWTs are not accepted",
+        "endpoint refuses (400 tokens_disabled) and JWTs are not accepted",
     )
     jwt_ttl_s: int = Field(default=900, ge=1, le=86_400, description="lifetime of a JWT from POST /v1/auth/token")
     auth_cache_s: float = Field(

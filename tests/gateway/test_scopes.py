@@ -234,6 +234,7 @@ def test_the_token_endpoint_refuses_what_it_should(gw: Gateway) -> None:
     assert _token(gw, key, grant_type="password").json()["error"]["code"] == "unsupported_grant_type"
     assert _token(gw, key, client_id="0123456789abcdef").json()["error"]["code"] == "invalid_client"
     assert _token(gw, key[:-1] + ("B" if key[-1] != "B" else "C")).status_code == 401
+    assert _token(gw, key, client_id=f"cgk_{key.split('_')[1]}").status_code == 200  # the prefix, as listed
     assert _token(gw, ENV_KEY, client_id="nope").status_code == 401
     env = _token(gw, ENV_KEY)  # an env key's client id: env:<sha256 prefix>, as `keys list` would not show
     assert env.status_code == 200 and env.json()["scope"] == "admin"

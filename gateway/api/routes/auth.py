@@ -99,18 +99,20 @@ def _credentials(form: dict[str, str], basic: tuple[str, str] | None) -> tuple[s
     response_model=TokenResponse,
     openapi_extra=_BODY,
     responses={
-        400: {"description": "not a client_credentials form, or a scope the key does not hold"},
+        400: {
+            "description": "not a client_credentials form, a scope the key does not hold, or no tokens are "
+            "issued here (tokens_disabled: CREWGATE_JWT_SECRET is not set)"
+        },
         401: {"description": "unknown client, wrong secret, or a revoked or expired key"},
-        503: {"description": "CREWGATE_JWT_SECRET is not set: no tokens are issued"},
     },
 )
 async def token(request: Request) -> TokenResponse:
     """OAuth2 client credentials: trade a key for a JWT with its scopes (or fewer), valid
     CREWGATE_JWT_TTL_S seconds. The JWT is refused as soon as its key is revoked (within 5 s)."""
     form = _form(await request.body(), request.headers.get("content-type", ""))
+    client_id, secret = _credentials(form, _basic(request.headers.get("authorization")))
     if form.get("grant_type") != "client_credentials":
         raise _bad("unsupported_grant_type", "grant_type must be client_credentials")
-    client_id, secret = _credentials(form, _basic(request.headers.get("authorization")))
     try:
         issued = await authenticator(request.app).issue(client_id, secret, form.get("scope"))
     except AuthError as e:
