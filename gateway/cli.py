@@ -25,9 +25,12 @@ from rich.markup import escape
 
 from agents.catalog import Catalog, validate_directory
 from agents.errors import ConfigIssue, InputError, UnknownCrewError
+from gateway.cli_keys import keys_app
 from tools._result import printable
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run CrewAI crews defined in YAML.")
+
+app.add_typer(keys_app, name="keys")  # create, list, revoke: on CREWGATE_DATABASE_URL, like migrate
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 

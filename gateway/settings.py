@@ -78,7 +78,20 @@ class Settings(BaseSettings):
     task_timeout_s: float = Field(default=900.0, gt=0, description="time limit per task")
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    api_keys: str = Field(default="", description="comma-separated bearer tokens; empty: no auth")
+    api_keys: str = Field(
+        default="",
+        description="comma-separated bearer tokens with full access (scope admin); with none here and no key "
+        "ever created by `crewgate keys create`, the API is open",
+    )
+    jwt_secret: str = Field(
+        default="",
+        description="HS256 secret for POST /v1/auth/token's JWTs, the same on every replica; empty: that "
+        "endpoint refuses (400 tokens_disabled) and JWTs are not accepted",
+    )
+    jwt_ttl_s: int = Field(default=900, ge=1, le=86_400, description="lifetime of a JWT from POST /v1/auth/token")
+    auth_cache_s: float = Field(
+        default=5.0, ge=0, le=5, description="how long a key's record (revoked or not) is trusted before re-reading"
+    )
     max_request_bytes: int = Field(default=1_048_576, ge=1024, description="largest request body")
     max_request_head_bytes: int = Field(
         default=65_536, ge=8192, description="largest request line plus headers (a WebSocket handshake too)"

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request, WebSocket
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request, Security, WebSocket
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2, SecurityScopes
 
 from agents.catalog import Catalog
 from gateway.api.errors import ApiError
+from gateway.auth import SCOPES, Authenticator, AuthError, Principal
 from gateway.configs import ConfigManager
 from gateway.dispatch import Dispatcher
 from gateway.eventlog import EventLog
 from gateway.settings import Settings
-from gateway.store import Store
+from gateway.store import Store, StoreUnavailable
+from gateway.streaming import close_reason
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_TRY_AGAIN = 1013
 
 __all__ = [
     "ActiveCatalogDep",
@@ -25,8 +31,12 @@ __all__ = [
     "Services",
     "SettingsDep",
     "StoreDep",
-    "authorized",
+    "authenticate",
+    "authenticator",
+    "require_scopes",
     "require_token",
+    "scoped",
+    "websocket_principal",
 ]
 
 
@@ -84,10 +94,17 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 ActiveCatalogDep = Annotated[Catalog, Depends(_active_catalog)]
 
 
-# Declares the scheme in the OpenAPI document (the Authorize button of /docs); the check is ours.
+# Declare the schemes in the OpenAPI document (the Authorize button of /docs); the checks are ours.
 bearer = HTTPBearer(
     scheme_name="bearer",
-    description="an API key from CREWGATE_API_KEYS; WebSockets may pass it as ?token= instead",
+    description="an API key (`crewgate keys create`, or one of CREWGATE_API_KEYS) or a JWT from "
+    "POST /v1/auth/token; WebSockets may pass it as ?token= instead",
+    auto_error=False,
+)
+oauth2 = OAuth2(
+    flows=OAuthFlows(clientCredentials=OAuthFlowClientCredentials(tokenUrl="/v1/auth/token", scopes=SCOPES)),
+    scheme_name="oauth2",
+    description="client credentials: client_id is the key's id (cgk_<id>_…), client_secret the whole key",
     auto_error=False,
 )
 
@@ -103,26 +120,84 @@ def _given(header: str | None, token: str | None) -> bytes | None:
     return None
 
 
-def authorized(settings: Settings, header: str | None, token: str | None = None) -> bool:
-    """No keys configured: open. Otherwise a bearer token (or ``?token=`` for WebSockets) must match one."""
-    if not settings.tokens:
-        return True
-    given = _given(header, token)
-    # every key is compared, so the time taken does not tell which one nearly matched
-    matches = (
-        [secrets.compare_digest(given, key.encode("utf-8", "surrogateescape")) for key in settings.tokens]
-        if given
-        else []
-    )
-    return any(matches)
+def authenticator(app: Any) -> Authenticator:
+    """The process's authenticator, made on first use from the app's services."""
+    found: Authenticator | None = getattr(app.state, "authenticator", None)
+    if found is None:
+        services: Services = app.state.services
+        found = app.state.authenticator = Authenticator(services.settings, services.store)
+    return found
 
 
-async def require_token(
+def _refused(e: AuthError) -> ApiError:
+    headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else None
+    return ApiError(e.status, e.code, e.message, headers=headers)
+
+
+async def authenticate(
     request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> None:
-    settings = _services(request).settings
-    if not authorized(settings, request.headers.get("authorization")):
-        raise ApiError(401, "unauthorized", "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+) -> Principal:
+    """Who the request is (401 when no valid token); kept on ``request.state.principal``."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is not None:
+        return principal
+    try:
+        principal = await authenticator(request.app).authenticate(_given(request.headers.get("authorization"), None))
+    except AuthError as e:
+        raise _refused(e) from None
+    request.state.principal = principal
+    return principal
+
+
+def insufficient(missing: list[str]) -> str:
+    return f"this needs the scope {' and '.join(missing)}"
+
+
+async def require_scopes(
+    security_scopes: SecurityScopes,
+    principal: Annotated[Principal, Depends(authenticate)],
+    _oauth2: Annotated[str | None, Security(oauth2)],
+) -> Principal:
+    """403 ``insufficient_scope`` unless the principal holds every scope the route declares (or admin)."""
+    missing = principal.missing(security_scopes.scopes)
+    if missing:
+        raise ApiError(
+            403,
+            "insufficient_scope",
+            insufficient(missing),
+            {"missing": missing, "held": sorted(principal.scopes)},
+            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{" ".join(missing)}"'},
+        )
+    return principal
+
+
+def scoped(*scopes: str) -> Any:
+    """A route's dependency: its token must carry these scopes."""
+    return Security(require_scopes, scopes=list(scopes))
+
+
+# kept for callers of the old name: authentication alone, no scope
+require_token = authenticate
+
+
+async def websocket_principal(websocket: WebSocket, token: str | None, scopes: list[str]) -> Principal | None:
+    """Check an accepted WebSocket's token: closed 4401 (no valid token) or 4403 (a scope is missing)."""
+    try:
+        principal = await authenticator(websocket.app).authenticate(
+            _given(websocket.headers.get("authorization"), token)
+        )
+    except AuthError as e:
+        await websocket.close(code=CLOSE_UNAUTHORIZED, reason=close_reason(e.message))
+        return None
+    except StoreUnavailable:  # the key cannot be looked up now: neither admitted nor refused for good
+        await websocket.close(code=CLOSE_TRY_AGAIN, reason="the store is unavailable; try again")
+        return None
+    missing = principal.missing(scopes)
+    if missing:
+        await websocket.close(code=CLOSE_FORBIDDEN, reason=close_reason(f"insufficient_scope: {insufficient(missing)}"))
+        return None
+    websocket.state.principal = principal
+    return principal
 
 
 def websocket_services(websocket: WebSocket) -> Services:

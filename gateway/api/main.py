@@ -5,13 +5,14 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from gateway.api.boundary import refuse_unstorable_text
-from gateway.api.deps import require_token
-from gateway.api.routes import configs, crews, events, health, input, tasks
+from gateway.api.deps import authenticate
+from gateway.api.routes import auth, configs, crews, events, health, input, tasks
 
 api_router = APIRouter()
 api_router.include_router(health.router)
-# the token first: a caller without one learns nothing about its request
-protected = [Depends(require_token), Depends(refuse_unstorable_text)]
+api_router.include_router(auth.router)  # open: it is where a key is traded for a token
+# the token first: a caller without one learns nothing about its request (each route then checks its scopes)
+protected = [Depends(authenticate), Depends(refuse_unstorable_text)]
 # what the text check can answer on every route it guards (the OpenAPI pass adds the shapes,
 # and 401 to every route that declares the bearer scheme)
 checked: dict[int | str, dict[str, Any]] = {

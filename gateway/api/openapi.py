@@ -18,7 +18,8 @@ from gateway.settings import Settings
 
 __all__ = ["BEARER", "ErrorResponse", "install_openapi"]
 
-BEARER = "bearer"  # the security scheme's name in the document
+BEARER = "bearer"  # the security schemes' names in the document
+OAUTH2 = "oauth2"
 
 
 class ErrorDetail(BaseModel):
@@ -41,8 +42,19 @@ def _example(code: str, message: str, details: Any = None) -> dict[str, Any]:
 _ERRORS: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {
     "400": ("the body could not be read (not UTF-8, or not JSON)", {"bad_request": _example("bad_request", "…")}),
     "401": (
-        "a valid bearer token is required (only when CREWGATE_API_KEYS is set)",
+        "a valid bearer token (an API key or a JWT) is required; the API is open only while no key is "
+        "configured (CREWGATE_API_KEYS) and none was ever created (`crewgate keys create`)",
         {"unauthorized": _example("unauthorized", "a valid bearer token is required")},
+    ),
+    "403": (
+        "the token lacks a scope this route needs (details.missing names it)",
+        {
+            "insufficient_scope": _example(
+                "insufficient_scope",
+                "this needs the scope tasks:write",
+                {"missing": ["tasks:write"], "held": ["tasks:read"]},
+            )
+        },
     ),
     "404": (
         "no such task or crew",
@@ -97,13 +109,21 @@ def _error_response(description: str, examples: dict[str, dict[str, Any]]) -> di
     }
 
 
+def _scopes_on_oauth2_only(security: list[dict[str, list[str]]]) -> list[dict[str, list[str]]]:
+    """FastAPI puts the route's scopes on every scheme; only OAuth2 has scopes (OpenAPI 3.0
+    says a bearer requirement's list is empty), so the bearer one is ``[]``."""
+    return [{name: scopes if name == OAUTH2 else [] for name, scopes in req.items()} for req in security]
+
+
 def _fix_operation(operation: dict[str, Any], *, open_access: bool) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
+    if operation.get("security"):
+        operation["security"] = _scopes_on_oauth2_only(operation["security"])
     wanted = {code for code in responses if code in _ERRORS}
     if "requestBody" in operation:
         wanted |= {"400", "413", "422"}
     if operation.get("security"):
-        wanted.add("401")
+        wanted |= {"401", "403"}
         if open_access and {} not in operation["security"]:
             operation["security"].append({})  # without keys a token is accepted but not needed
     for code in sorted(wanted):

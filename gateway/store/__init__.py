@@ -11,6 +11,7 @@ from sqlalchemy.engine import URL
 from ._core import UNSTORABLE, storable
 from ._types import (
     TERMINAL_STATUSES,
+    ApiKeyRecord,
     EventInput,
     IdempotencyConflict,
     InputRequestRecord,
@@ -26,6 +27,7 @@ from .sql import SqlStore
 __all__ = [
     "TERMINAL_STATUSES",
     "UNSTORABLE",
+    "ApiKeyRecord",
     "EventInput",
     "IdempotencyConflict",
     "InputRequestRecord",

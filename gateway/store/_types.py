@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Any, Protocol
 
 __all__ = [
+    "ApiKeyRecord",
     "EventInput",
     "IdempotencyConflict",
     "InputRequestRecord",
@@ -162,6 +163,21 @@ class InputRequestRecord:
     status: str = "open"  # open | answered | expired | closed (the task ended otherwise)
     answer: dict[str, Any] | None = None
     answered_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """An API key as stored: never its secret, only a SHA-256 of it."""
+
+    id: str  # the <id> of cgk_<id>_<secret>
+    name: str
+    prefix: str  # shown to people, e.g. in `crewgate keys list`
+    hash: str  # sha256 hex of the whole key
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
 
 
 class Store(Protocol):
@@ -320,3 +336,21 @@ class Store(Protocol):
     async def task_heads(self, task_ids: list[str]) -> dict[str, tuple[int, TaskStatus]]:
         """``(last_seq, status)`` of each existing task in ``task_ids``, in one read: how far
         each log reaches, for watchers deciding whether there is anything to read."""
+
+    # API keys (the secret itself is never stored; see gateway.auth)
+    async def create_key(self, key: ApiKeyRecord) -> None:
+        """Insert a new key (its id must be new)."""
+
+    async def get_key(self, key_id: str) -> ApiKeyRecord | None: ...
+
+    async def list_keys(self) -> list[ApiKeyRecord]:
+        """Oldest first, revoked ones included."""
+
+    async def revoke_key(self, key_id: str) -> ApiKeyRecord | None:
+        """Set ``revoked_at`` (once; revoking again keeps the first time). None when unknown."""
+
+    async def touch_key(self, key_id: str, *, every_s: float = 60.0) -> None:
+        """Note a use in ``last_used_at``, written at most once per ``every_s``."""
+
+    async def any_keys(self) -> bool:
+        """Whether a key was ever created (revoked ones count): auth is on from then on."""

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["Base", "ConfigVersion", "Event", "InputRequest", "Task", "UTCDateTime"]
+__all__ = ["ApiKey", "Base", "ConfigVersion", "Event", "InputRequest", "Task", "UTCDateTime"]
 
 # Deterministic constraint names, so later migrations can refer to them on both databases.
 NAMING = {
@@ -158,3 +158,19 @@ class ConfigVersion(Base):
     version: Mapped[str] = mapped_column(String, primary_key=True)
     files: Mapped[dict[str, str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ApiKey(Base):
+    """An API key: only a SHA-256 of the secret is kept (the secret is shown once, at creation)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(64))  # shown to people: "cgk_<id>"
+    hash: Mapped[str] = mapped_column(String(64))  # sha256 hex of the whole key
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

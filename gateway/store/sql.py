@@ -39,6 +39,7 @@ from ._core import (
 from ._engine import upgrade_to_head
 from ._events import EventLog
 from ._input import InputRequests
+from ._keys import ApiKeys
 from ._types import (
     TERMINAL_STATUSES,
     EventInput,
@@ -60,7 +61,7 @@ def expired(now: datetime) -> ColumnElement[bool]:
     return or_(T.c.lease_expires_at.is_(None), T.c.lease_expires_at < now)
 
 
-class SqlStore(EventLog, InputRequests):
+class SqlStore(EventLog, InputRequests, ApiKeys):
     """One store for both databases; the URL chooses. Create with ``open_store(url)``."""
 
     # lifecycle

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.api.deps import ConfigsDep
+from gateway.api.deps import ConfigsDep, scoped
 from gateway.api.errors import ApiError
 from gateway.api.schemas import ConfigStatus, ConfigValidateRequest, ConfigValidateResult
 from gateway.configs import ValidationBusy
 
-router = APIRouter(prefix="/v1/configs", tags=["configs"])
+router = APIRouter(prefix="/v1/configs", tags=["configs"], dependencies=[scoped("configs:read")])
 
 
 @router.post(

@@ -10,11 +10,14 @@ from agents.catalog import Catalog
 from agents.errors import UnknownCrewError
 from agents.outputs import json_schema_of
 from agents.schema import CrewSpec, InputType
-from gateway.api.deps import ActiveCatalogDep
+from gateway.api.deps import ActiveCatalogDep, scoped
 from gateway.api.errors import ApiError
 from gateway.api.schemas import AgentPublic, CrewPublic, CrewStep
 
-router = APIRouter(tags=["crews"], responses={503: {"description": "no config is loaded"}})
+# tasks:read: a client that submits or reads tasks needs the crews' inputs and agents
+router = APIRouter(
+    tags=["crews"], responses={503: {"description": "no config is loaded"}}, dependencies=[scoped("tasks:read")]
+)
 
 _JSON_TYPES = {
     InputType.string: {"type": "string"},

@@ -13,7 +13,15 @@ from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket
 from fastapi.responses import StreamingResponse
 
 from gateway.api.boundary import refuse_unstorable_text, unstorable_fields
-from gateway.api.deps import EventLogDep, SettingsDep, StoreDep, authorized, require_token, websocket_services
+from gateway.api.deps import (
+    EventLogDep,
+    SettingsDep,
+    StoreDep,
+    authenticate,
+    scoped,
+    websocket_principal,
+    websocket_services,
+)
 from gateway.api.errors import ApiError
 from gateway.api.schemas import EventPage
 from gateway.store import StoredEvent
@@ -22,7 +30,6 @@ from gateway.streaming import CLOSE_BAD_REQUEST, close_reason, firehose_events, 
 router = APIRouter(tags=["events"])
 
 CLOSE_UNKNOWN_TASK = 4404
-CLOSE_UNAUTHORIZED = 4401
 MAX_SEQ = 2**31 - 1  # seq is a 32-bit integer in the store
 MAX_ID = 2**63 - 1  # event ids are 64-bit
 
@@ -30,7 +37,7 @@ MAX_ID = 2**63 - 1  # event ids are 64-bit
 @router.get(
     "/v1/tasks/{task_id}/events",
     response_model=EventPage,
-    dependencies=[Depends(require_token), Depends(refuse_unstorable_text)],
+    dependencies=[Depends(authenticate), Depends(refuse_unstorable_text), scoped("events:read")],
     responses={
         200: {
             "content": {"text/event-stream": {}},
@@ -102,11 +109,9 @@ async def _sse(request: Request, events: AsyncIterator[StoredEvent], keepalive_s
 
 
 async def _admitted(websocket: WebSocket, token: str | None) -> bool:
-    """Accept, then check the token and the values; close with a 44xx code when refused."""
-    services = websocket_services(websocket)
+    """Accept, then check the token, its scope and the values; close with a 44xx code when refused."""
     await websocket.accept()
-    if not authorized(services.settings, websocket.headers.get("authorization"), token):
-        await websocket.close(code=CLOSE_UNAUTHORIZED, reason="a valid token is required")
+    if await websocket_principal(websocket, token, ["events:read"]) is None:
         return False
     bad = unstorable_fields(websocket)
     if bad:

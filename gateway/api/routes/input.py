@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from gateway.api.deps import DispatcherDep, EventLogDep, StoreDep
+from gateway.api.deps import DispatcherDep, EventLogDep, StoreDep, scoped
 from gateway.api.errors import ApiError
 from gateway.api.schemas import InputAnswer, InputRequestPublic, InputRequestsPublic, request_public
 from gateway.store import InputRequestRecord, TaskRecord
@@ -28,14 +28,21 @@ async def _task(store: StoreDep, task_id: str) -> TaskRecord:
     return record
 
 
-@router.get("/{task_id}/input", response_model=InputRequestsPublic, responses={404: _ERRORS[404]})
+@router.get(
+    "/{task_id}/input",
+    response_model=InputRequestsPublic,
+    responses={404: _ERRORS[404]},
+    dependencies=[scoped("tasks:read")],
+)
 async def open_requests(task_id: str, store: StoreDep) -> InputRequestsPublic:
     """What the task waits for: its open requests (none unless it is ``waiting``)."""
     await _task(store, task_id)
     return InputRequestsPublic(data=[request_public(r) for r in await store.input_requests(task_id, open_only=True)])
 
 
-@router.post("/{task_id}/input", response_model=InputRequestPublic, responses=_ERRORS)
+@router.post(
+    "/{task_id}/input", response_model=InputRequestPublic, responses=_ERRORS, dependencies=[scoped("input:write")]
+)
 async def answer(
     task_id: str, body: InputAnswer, store: StoreDep, log: EventLogDep, dispatcher: DispatcherDep
 ) -> InputRequestPublic:

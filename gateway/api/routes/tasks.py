@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from agents.errors import InputError, UnknownCrewError
 from agents.inputs import validate_inputs
-from gateway.api.deps import ActiveCatalogDep, DispatcherDep, EventLogDep, SettingsDep, StoreDep
+from gateway.api.deps import ActiveCatalogDep, DispatcherDep, EventLogDep, SettingsDep, StoreDep, scoped
 from gateway.api.errors import ApiError
 from gateway.api.schemas import TaskAccepted, TaskCreate, TaskPublic, TasksPublic, task_links, task_public
 from gateway.store import TERMINAL_STATUSES as TERMINAL
@@ -47,6 +47,7 @@ async def _get(store: StoreDep, task_id: str) -> TaskRecord:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TaskAccepted,
     responses={**_ERRORS, 409: {"description": "Idempotency-Key reused with another body"}, **_NOT_READY},
+    dependencies=[scoped("tasks:write")],
 )
 async def submit_task(
     body: TaskCreate,
@@ -88,7 +89,7 @@ async def submit_task(
     return _accepted(record, response)
 
 
-@router.get("", response_model=TasksPublic)
+@router.get("", response_model=TasksPublic, dependencies=[scoped("tasks:read")])
 async def list_tasks(
     store: StoreDep,
     status_filter: Annotated[TaskStatus | None, Query(alias="status")] = None,
@@ -105,7 +106,7 @@ async def list_tasks(
     return TasksPublic(data=[task_public(r) for r in page], next_cursor=next_cursor)
 
 
-@router.get("/{task_id}", response_model=TaskPublic, responses=_ERRORS)
+@router.get("/{task_id}", response_model=TaskPublic, responses=_ERRORS, dependencies=[scoped("tasks:read")])
 async def get_task(task_id: str, store: StoreDep) -> TaskPublic:
     return task_public(await _get(store, task_id))
 
@@ -114,6 +115,7 @@ async def get_task(task_id: str, store: StoreDep) -> TaskPublic:
     "/{task_id}/cancel",
     response_model=TaskPublic,
     responses={**_ERRORS, 409: {"description": "the task already ended"}},
+    dependencies=[scoped("tasks:write")],
 )
 async def cancel_task(task_id: str, store: StoreDep, log: EventLogDep) -> TaskPublic:
     """Queued: cancelled at once. Running: stops at its next model call, tool call or step."""
@@ -129,6 +131,7 @@ async def cancel_task(task_id: str, store: StoreDep, log: EventLogDep) -> TaskPu
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TaskAccepted,
     responses={**_ERRORS, 409: {"description": "the task has not ended"}, **_NOT_READY},
+    dependencies=[scoped("tasks:write")],
 )
 async def retry_task(
     task_id: str,
