@@ -6,16 +6,18 @@ from fastapi import APIRouter, Depends
 
 from gateway.api.boundary import refuse_unstorable_text
 from gateway.api.deps import require_token
+from gateway.api.ratelimit import rate_limited
 from gateway.api.routes import configs, crews, events, health, input, tasks
 
 api_router = APIRouter()
 api_router.include_router(health.router)
-# the token first: a caller without one learns nothing about its request
-protected = [Depends(require_token), Depends(refuse_unstorable_text)]
+# the token first: a caller without one learns nothing about its request; then its rate limit
+protected = [Depends(require_token), Depends(rate_limited), Depends(refuse_unstorable_text)]
 # what the text check can answer on every route it guards (the OpenAPI pass adds the shapes,
 # and 401 to every route that declares the bearer scheme)
 checked: dict[int | str, dict[str, Any]] = {
     422: {"description": "an unknown query parameter, or text that cannot be stored (NUL, unpaired surrogate)"},
+    429: {"description": "the caller's rate limit is spent (see Retry-After and the RateLimit-* headers)"},
 }
 api_router.include_router(tasks.router, dependencies=protected, responses=checked)
 api_router.include_router(input.router, dependencies=protected, responses=checked)
