@@ -184,8 +184,9 @@ class SocketSlot:
 class SocketSlots:
     """At most ``cap`` open WebSockets per caller: in this process, and across replicas in Redis."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, ttl_s: float = SOCKET_TTL_S) -> None:
         self.cap = settings.max_sockets_per_key
+        self.ttl_s = ttl_s
         self._prefix = f"{settings.redis_prefix}:ws"
         self._process = uuid.uuid4().hex[:16]
         self._serial = itertools.count(1)
@@ -241,9 +242,9 @@ class SocketSlots:
             key = self._key(slot.identity)
             async with redis.pipeline(transaction=True) as pipe:
                 pipe.zremrangebyscore(key, "-inf", now)
-                pipe.zadd(key, {slot.member: now + SOCKET_TTL_S})
+                pipe.zadd(key, {slot.member: now + self.ttl_s})
                 pipe.zcard(key)
-                pipe.expire(key, math.ceil(SOCKET_TTL_S) + 1)
+                pipe.expire(key, math.ceil(self.ttl_s) + 1)
                 results = await pipe.execute()
             return int(results[2])
 
@@ -256,18 +257,18 @@ class SocketSlots:
             return
 
         async def write() -> None:
-            expires = time.time() + SOCKET_TTL_S
+            expires = time.time() + self.ttl_s
             async with redis.pipeline(transaction=False) as pipe:
                 for identity, members in list(self._local.items()):
                     pipe.zadd(self._key(identity), dict.fromkeys(members, expires))
-                    pipe.expire(self._key(identity), math.ceil(SOCKET_TTL_S) + 1)
+                    pipe.expire(self._key(identity), math.ceil(self.ttl_s) + 1)
                 await pipe.execute()
 
         await self._breaker.call(write)
 
-    async def run(self, interval_s: float = SOCKET_TTL_S / 4) -> None:
+    async def run(self) -> None:
         while True:
-            await asyncio.sleep(interval_s)
+            await asyncio.sleep(self.ttl_s / 4)
             await self.renew()
 
     async def close(self) -> None:

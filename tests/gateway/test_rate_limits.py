@@ -13,7 +13,10 @@ import redis
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from gateway.ratelimits import SocketSlots
+from gateway.settings import Settings
 from tests.support.gateway import Gateway, wait_for, write_configs
+from tests.support.inprocess import eventually
 from tests.support.redis import RedisServer, redis_server, redis_url
 from tests.support.scaleout import redis_prefix
 
@@ -216,3 +219,47 @@ def test_a_redis_outage_falls_back_to_memory_and_recovers(
     finally:
         client.close()
         gw.stop()
+
+
+def _slots(redis_url: str, prefix: str, ttl_s: float) -> SocketSlots:
+    settings = Settings(redis_url=redis_url, redis_prefix=prefix, max_sockets_per_key=2)
+    return SocketSlots(settings, ttl_s=ttl_s)
+
+
+async def test_a_crashed_replicas_sockets_stop_counting(redis_url: str, redis_prefix: str) -> None:
+    crashed, survivor = _slots(redis_url, redis_prefix, ttl_s=1), _slots(redis_url, redis_prefix, ttl_s=1)
+    try:
+        assert await crashed.acquire("key:k1") is not None
+        assert await crashed.acquire("key:k1") is not None
+        assert await survivor.acquire("key:k1") is None  # two open on the other replica
+        # the first replica dies without releasing its slots, and renews them no more
+
+        async def free_again() -> bool:
+            slot = await survivor.acquire("key:k1")
+            return slot is not None
+
+        await eventually(free_again, timeout=30, interval=0.2)
+    finally:
+        await crashed.close()
+        await survivor.close()
+
+
+async def test_renewing_puts_a_replicas_sockets_back_after_redis_lost_them(redis_url: str, redis_prefix: str) -> None:
+    one, other = _slots(redis_url, redis_prefix, ttl_s=60), _slots(redis_url, redis_prefix, ttl_s=60)
+    try:
+        held = [await one.acquire("key:k2"), await one.acquire("key:k2")]
+        assert all(held)
+        client = redis.Redis.from_url(redis_url)
+        try:
+            client.delete(f"{redis_prefix}:ws:key:k2")  # as a Redis restart without persistence would
+        finally:
+            client.close()
+        await one.renew()
+        assert await other.acquire("key:k2") is None
+        for slot in held:
+            assert slot is not None
+            await slot.release()
+        assert await other.acquire("key:k2") is not None
+    finally:
+        await one.close()
+        await other.close()
