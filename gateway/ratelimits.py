@@ -19,7 +19,6 @@ import itertools
 import math
 import time
 import uuid
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal, TypeVar
@@ -197,9 +196,6 @@ class SocketSlots:
             self._redis = Redis.from_url(
                 settings.redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
             )
-
-    def open_here(self) -> Counter[str]:
-        return Counter({identity: len(members) for identity, members in self._local.items()})
 
     async def acquire(self, identity: str) -> SocketSlot | None:
         """A slot, or None when the caller already holds ``cap`` sockets (0: no cap)."""
