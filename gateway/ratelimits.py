@@ -28,7 +28,7 @@ from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter, RateLimiter, SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from gateway.settings import Settings
@@ -126,17 +126,26 @@ class RateLimits:
         }
         self._memory = _strategy(settings.rate_limit_strategy, MemoryStorage())
         self._shared: RateLimiter | None = None
+        self._pool: ConnectionPool | None = None
         self._breaker = _Breaker("rate limits")
         if settings.redis_url:
+            # our own pool, so that close() can let go of its connections (the storage has no close)
+            self._pool = ConnectionPool.from_url(
+                settings.redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+            )
             storage = RedisStorage(
                 _async_uri(settings.redis_url),
                 wrap_exceptions=True,
                 implementation="redispy",
                 key_prefix=f"{settings.redis_prefix}:ratelimit",
-                socket_timeout=REDIS_TIMEOUT_S,
-                socket_connect_timeout=REDIS_TIMEOUT_S,
+                connection_pool=self._pool,  # type: ignore[arg-type]  # typed as str | float | bool, passed on
             )
             self._shared = _strategy(settings.rate_limit_strategy, storage)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            with contextlib.suppress(Exception):
+                await self._pool.disconnect()
 
     def enabled(self, kind: Kind) -> bool:
         return bool(self.items[kind])
@@ -289,3 +298,4 @@ class Limits:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
         await self.sockets.close()
+        await self.rates.close()
