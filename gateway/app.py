@@ -20,9 +20,11 @@ from gateway.api.deps import Services
 from gateway.api.errors import error_body, install_error_handlers
 from gateway.api.main import api_router
 from gateway.api.openapi import install_openapi
+from gateway.api.ratelimit import LimitHeaders
 from gateway.configs import ConfigManager
 from gateway.dispatch import open_dispatcher
 from gateway.eventlog import EventLog
+from gateway.ratelimits import Limits
 from gateway.settings import Settings, get_settings
 from gateway.store import open_store
 from gateway.wakeups import open_wakeups
@@ -195,6 +197,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events = EventLog(store, wakeups=wakeups)
         dispatcher = open_dispatcher(settings, configs, events)
         app.state.services = Services(settings, store, configs, dispatcher, events)
+        app.state.limits = limits = Limits(settings)
+        await limits.start()
         await dispatcher.start()
         stop = asyncio.Event()
         heads = asyncio.create_task(events.heads.run(settings.poll_interval_s), name="heads-poll")
@@ -214,6 +218,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if loop_task is not None:
                     loop_task.cancel()
             await asyncio.gather(*(t for t in (heads, watcher) if t is not None), return_exceptions=True)
+            await limits.close()
             await dispatcher.stop()
             await wakeups.close()
             await configs.close()
@@ -232,4 +237,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app, settings)
     RedactSecrets.install()
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    app.add_middleware(LimitHeaders)
     return app

@@ -92,6 +92,20 @@ class Settings(BaseSettings):
     auth_cache_s: float = Field(
         default=5.0, ge=0, le=5, description="how long a key's record (revoked or not) is trusted before re-reading"
     )
+    rate_limit_submit: str = Field(
+        default="60/minute",
+        description="per caller: POST /v1/tasks, retries and input answers (limits syntax, e.g. 60/minute or "
+        "5/second;60/minute); empty: no limit",
+    )
+    rate_limit_read: str = Field(
+        default="600/minute", description="per caller: every other /v1 request and WebSocket open; empty: no limit"
+    )
+    rate_limit_strategy: Literal["moving-window", "sliding-window-counter"] = Field(
+        default="moving-window", description="how requests are counted (the limits library's strategies)"
+    )
+    max_sockets_per_key: int = Field(
+        default=50, ge=0, description="open WebSockets per caller, across replicas when Redis is set; 0: no cap"
+    )
     max_request_bytes: int = Field(default=1_048_576, ge=1024, description="largest request body")
     max_request_head_bytes: int = Field(
         default=65_536, ge=8192, description="largest request line plus headers (a WebSocket handshake too)"
@@ -135,6 +149,15 @@ class Settings(BaseSettings):
         missing = [p for p in parts if not Path(p).expanduser().is_dir()]
         if missing:
             raise ValueError(f"allowed roots that are not directories: {', '.join(missing)}")
+        return value
+
+    @field_validator("rate_limit_submit", "rate_limit_read")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        if value.strip():
+            parse_many(value)  # ValueError: "couldn't parse rate limit string ..."
         return value
 
     @property

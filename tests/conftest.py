@@ -5,6 +5,10 @@ os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("CREWAI_DISABLE_TRACKING", "true")
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
+# The suite polls its gateways faster than the default rate limits allow; tests of the
+# limits (tests/gateway/test_rate_limits.py) set their own.
+os.environ.setdefault("CREWGATE_RATE_LIMIT_SUBMIT", "")
+os.environ.setdefault("CREWGATE_RATE_LIMIT_READ", "")
 
 import json  # noqa: E402
 import subprocess  # noqa: E402

@@ -91,6 +91,16 @@ _ERRORS: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {
             ),
         },
     ),
+    "429": (
+        "the caller's rate limit is spent: retry after Retry-After seconds",
+        {
+            "rate_limited": _example(
+                "rate_limited",
+                "submit rate limit exceeded (60 per 1 minute); retry in 12 s",
+                {"limit": "submit", "rate": "60 per 1 minute", "retry_after_s": 12},
+            )
+        },
+    ),
     "503": ("no config is loaded, or the store does not answer", {"not_ready": _example("not_ready", "…")}),
 }
 _DEFAULT = ("any other error", {"internal": _example("internal", "internal server error")})

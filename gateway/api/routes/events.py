@@ -23,6 +23,7 @@ from gateway.api.deps import (
     websocket_services,
 )
 from gateway.api.errors import ApiError
+from gateway.api.ratelimit import admit_socket, rate_limited
 from gateway.api.schemas import EventPage
 from gateway.store import StoredEvent
 from gateway.streaming import CLOSE_BAD_REQUEST, close_reason, firehose_events, frame, pump, task_events
@@ -37,7 +38,7 @@ MAX_ID = 2**63 - 1  # event ids are 64-bit
 @router.get(
     "/v1/tasks/{task_id}/events",
     response_model=EventPage,
-    dependencies=[Depends(authenticate), Depends(refuse_unstorable_text), scoped("events:read")],
+    dependencies=[Depends(authenticate), Depends(rate_limited), Depends(refuse_unstorable_text), scoped("events:read")],
     responses={
         200: {
             "content": {"text/event-stream": {}},
@@ -45,6 +46,7 @@ MAX_ID = 2**63 - 1  # event ids are 64-bit
         },
         404: {"description": "unknown task"},
         422: {"description": "an invalid after, limit or Last-Event-ID, or an unknown query parameter"},
+        429: {"description": "the caller's read rate limit is spent"},
     },
 )
 async def task_events_http(
@@ -118,7 +120,7 @@ async def _admitted(websocket: WebSocket, token: str | None) -> bool:
         (where, name), problem = bad[0]
         await websocket.close(code=CLOSE_BAD_REQUEST, reason=close_reason(f"{where}.{name}: {problem}"))
         return False
-    return True
+    return await admit_socket(websocket)
 
 
 @router.websocket("/v1/tasks/{task_id}/events")
