@@ -65,7 +65,7 @@ __all__ = [
     "watching",
 ]
 
-disable_created_metrics()  # the *_created series double the output and nobody here reads them
+disable_created_metrics()  # type: ignore[no-untyped-call] - the *_created series double the output and nobody here reads them
 STORE_TTL_S = 1.0
 ACTIVE_STATUSES = ("queued", "running", "waiting")
 # seconds: a request is milliseconds, a crew minutes
