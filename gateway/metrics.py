@@ -65,7 +65,8 @@ __all__ = [
     "watching",
 ]
 
-disable_created_metrics()  # type: ignore[no-untyped-call] - the *_created series double the output and nobody here reads them
+# the *_created series double the output and nobody here reads them
+disable_created_metrics()  # type: ignore[no-untyped-call]
 STORE_TTL_S = 1.0
 ACTIVE_STATUSES = ("queued", "running", "waiting")
 # seconds: a request is milliseconds, a crew minutes
