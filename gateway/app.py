@@ -220,6 +220,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await asyncio.gather(*(t for t in (heads, watcher) if t is not None), return_exceptions=True)
             await dispatcher.stop()
             shutdown_tracing()
+            metrics.mark_dead()  # multiprocess mode: this process's watchers leave the sums
             await wakeups.close()
             await configs.close()
             await store.close()

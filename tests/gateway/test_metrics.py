@@ -387,3 +387,21 @@ def test_a_worker_on_another_host_serves_its_own_metrics(
     finally:
         worker.stop()
         gateway.stop()
+
+
+# the store's side of the task gauges, on SQLite and PostgreSQL
+
+
+async def test_active_counts_are_grouped_by_crew_and_status(store: Any) -> None:
+    from gateway.store import EventInput, TaskStatus
+
+    first, _ = await store.create_task("one", {}, "cfg-1")
+    await store.create_task("one", {}, "cfg-1")
+    running, _ = await store.create_task("two", {}, "cfg-1")
+    ended_task, _ = await store.create_task("two", {}, "cfg-1")
+    assert await store.claim_task(running.id) is not None
+    assert await store.claim_task(ended_task.id) is not None
+    done = EventInput("task.completed", data={})
+    assert await store.finish_task(ended_task.id, TaskStatus.completed, done, attempt=1) is not None
+    assert await store.request_cancel(first.id, "not needed") is not None
+    assert await store.active_counts() == {("one", "queued"): 1, ("two", "running"): 1}
