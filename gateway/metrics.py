@@ -27,6 +27,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
+import structlog
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -68,6 +69,7 @@ __all__ = [
 # the *_created series double the output and nobody here reads them
 disable_created_metrics()  # type: ignore[no-untyped-call]
 STORE_TTL_S = 1.0
+log = structlog.get_logger("crewgate.metrics")
 ACTIVE_STATUSES = ("queued", "running", "waiting")
 # seconds: a request is milliseconds, a crew minutes
 _FAST = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -267,9 +269,12 @@ class Scrape:
         async with self._lock:  # concurrent scrapes share one read
             if time.monotonic() - self._read_at < STORE_TTL_S:
                 return
-            self._gauges.counts = await self._active_counts()
+            self._read_at = time.monotonic()  # a failed read is tried again a second later, not per scrape
             self._gauges.crews = tuple(self._crews())
-            self._read_at = time.monotonic()
+            try:
+                self._gauges.counts = await self._active_counts()
+            except Exception as exc:  # the process's own metrics are still worth answering with
+                log.warning("reading the task gauges failed; the last values are shown", error=str(exc)[:300])
 
     async def render(self) -> bytes:
         await self._refresh()
