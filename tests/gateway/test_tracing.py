@@ -20,6 +20,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from tests.gateway.test_metrics import ended, events, submit, triage_inputs
 from tests.support.gateway import PROJECT, Gateway, wait_for
+from tests.support.redis import redis_url
+from tests.support.scaleout import private_pg, redis_prefix
+
+__all__ = ["private_pg", "redis_prefix", "redis_url"]  # fixtures, imported to be found
 
 STEPS = {"analyze_logs", "investigate_code", "write_report"}
 
@@ -156,3 +160,34 @@ def test_no_endpoint_no_tracing(tmp_path: Path, incident: dict) -> None:
         gateway.stop()
     assert "tracing runs" not in gateway.logs()
     assert "opentelemetry" not in gateway.logs().lower()
+
+
+def test_a_run_on_a_celery_worker_is_traced_from_the_worker(
+    tmp_path: Path, incident: dict, receiver: Receiver, redis_url: str, redis_prefix: str, private_pg: str
+) -> None:
+    from tests.gateway.test_metrics import celery_settings
+    from tests.support.scaleout import Worker
+
+    settings = celery_settings(redis_url, redis_prefix, private_pg)
+    gateway = Gateway(tmp_path / "gw", config_dir=PROJECT / "configs", roots=incident["root"], **settings)
+    worker = Worker(tmp_path / "w", config_dir=PROJECT / "configs", roots=incident["root"], concurrency=1, **settings)
+    worker.env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "OTEL_BSP_SCHEDULE_DELAY": "100"})
+    try:
+        gateway.start()
+        worker.start()
+        task_id = submit(gateway.url, "incident_triage", triage_inputs(incident))
+        assert ended(gateway.url, task_id) == "completed"
+
+        def steps_under_the_task() -> list[dict[str, Any]]:
+            spans = [s for s in receiver.snapshot() if s["attributes"].get("crewgate.task_id") == task_id]
+            roots = [s for s in spans if s["name"] == "task incident_triage"]
+            if not roots:
+                return []
+            return [s for s in spans if s["parent"] == roots[0]["span_id"] and s["name"].startswith("step ")]
+
+        steps = wait_for(lambda: len(steps_under_the_task()) == len(STEPS) and steps_under_the_task(), 30)
+    finally:
+        worker.stop()
+        gateway.stop()
+    assert {s["attributes"]["crewgate.step"] for s in steps} == STEPS
+    assert {s["service"] for s in receiver.snapshot()} == {"crewgate-worker"}  # the gateway ran no crew
