@@ -170,6 +170,12 @@ class ModelProfile(_Strict):
     timeout: float = Field(default=60.0, gt=0, description="seconds per request")
     max_retries: int = Field(default=2, ge=0, le=10)
     stream: bool = False
+    price_per_1m_input_tokens: float | None = Field(
+        default=None, ge=0, le=10_000, description="USD per million prompt tokens, for the cost metric; unset: 0"
+    )
+    price_per_1m_output_tokens: float | None = Field(
+        default=None, ge=0, le=10_000, description="USD per million completion tokens, for the cost metric; unset: 0"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -193,6 +199,8 @@ class ModelProfile(_Strict):
             raise ValueError(f"api_key_env must be an environment variable name, not {self.api_key_env!r}")
         if self.base_url is not None and not re.match(r"^https?://", self.base_url):
             raise ValueError("base_url must start with http:// or https://")
+        if self.provider == "offline" and (self.price_per_1m_input_tokens or self.price_per_1m_output_tokens):
+            raise ValueError("the offline model costs nothing: leave its prices unset (or 0)")
         return self
 
 

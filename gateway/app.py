@@ -10,12 +10,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from gateway import metrics
 from gateway.api.deps import Services
 from gateway.api.errors import error_body, install_error_handlers
 from gateway.api.main import api_router
@@ -26,7 +27,8 @@ from gateway.dispatch import open_dispatcher
 from gateway.eventlog import EventLog
 from gateway.ratelimits import Limits
 from gateway.settings import Settings, get_settings
-from gateway.store import open_store
+from gateway.store import Store, open_store
+from gateway.tracing import setup_tracing, shutdown_tracing
 from gateway.wakeups import open_wakeups
 
 __all__ = ["BoundedHttpProtocol", "BoundedWebSocketProtocol", "RedactSecrets", "bounded_http_protocol", "create_app"]
@@ -199,6 +201,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services = Services(settings, store, configs, dispatcher, events)
         app.state.limits = limits = Limits(settings)
         await limits.start()
+        app.state.scrape = _scrape(store, configs)
+        setup_tracing(settings.otel_endpoint)
         await dispatcher.start()
         stop = asyncio.Event()
         heads = asyncio.create_task(events.heads.run(settings.poll_interval_s), name="heads-poll")
@@ -220,6 +224,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await asyncio.gather(*(t for t in (heads, watcher) if t is not None), return_exceptions=True)
             await limits.close()
             await dispatcher.stop()
+            shutdown_tracing()
+            metrics.mark_dead()  # multiprocess mode: this process's watchers leave the sums
             await wakeups.close()
             await configs.close()
             await store.close()
@@ -234,8 +240,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(api_router)
+    metrics.configure(settings.metrics)
+    if settings.metrics:
+        app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
     install_openapi(app, settings)
     RedactSecrets.install()
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.add_middleware(LimitHeaders)
+    if settings.metrics:
+        app.add_middleware(metrics.HttpMetrics)  # outermost: it sees every answer, a 413 too
     return app
+
+
+def _scrape(store: Store, configs: ConfigManager) -> metrics.Scrape:
+    return metrics.Scrape(store.active_counts, lambda: sorted(configs.active.crews) if configs.active else [])
+
+
+async def _metrics(request: Request) -> Response:
+    """Prometheus text format: this process's metrics (all processes' in multiprocess mode)
+    and the task gauges read from the store."""
+    scrape: metrics.Scrape = request.app.state.scrape
+    return Response(await scrape.render(), media_type=metrics.CONTENT_TYPE_LATEST)

@@ -445,6 +445,13 @@ def worker(
         int | None, typer.Option("--concurrency", "-c", help="crews run at once (default: CREWGATE_WORKER_CONCURRENCY)")
     ] = None,
     name: Annotated[str | None, typer.Option("--name", "-n", help="Celery node name (default: celery@<host>)")] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="serve this worker's Prometheus metrics (all its pool processes) on this port"),
+    ] = None,
+    metrics_host: Annotated[
+        str | None, typer.Option(help="address for --metrics-port (default: CREWGATE_HOST)")
+    ] = None,
 ) -> None:
     """Run crews for gateways started with CREWGATE_DISPATCHER=celery (a Celery worker)."""
     from gateway.logs import configure_logging
@@ -459,9 +466,30 @@ def worker(
     if concurrency is not None and not 1 <= concurrency <= 256:
         err.print("[red]error:[/] --concurrency must be between 1 and 256")
         raise typer.Exit(EXIT_BAD_INPUT)
+    if metrics_port is not None:
+        _serve_worker_metrics(settings, metrics_port, metrics_host or settings.host, err)
     from gateway.worker import start_worker
 
     raise typer.Exit(start_worker(settings, concurrency or settings.worker_concurrency, name=name))
+
+
+def _serve_worker_metrics(settings: Any, port: int, host: str, err: Console) -> None:
+    """The pool processes count; this process serves their sum. Without PROMETHEUS_MULTIPROC_DIR
+    they share a fresh directory of this worker's own (set before prometheus-client is imported,
+    which decides the mode then, and before the pool processes are forked)."""
+    import tempfile
+
+    if not 1 <= port <= 65535:
+        err.print("[red]error:[/] --metrics-port must be between 1 and 65535")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    if not settings.prometheus_multiproc_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="crewgate-worker-metrics-")
+    from gateway.metrics import multiprocess_mode, serve_multiprocess
+
+    if not multiprocess_mode():
+        err.print("[red]error:[/] prometheus-client was imported before PROMETHEUS_MULTIPROC_DIR was set")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    serve_multiprocess(port, host)
 
 
 @app.command()

@@ -22,6 +22,7 @@ from typing import Any
 
 import structlog
 
+from gateway import metrics
 from gateway.notify import TERMINAL, LogHeads
 from gateway.store import (
     UNSTORABLE,
@@ -42,6 +43,7 @@ __all__ = ["UNSTORABLE", "EventLog", "EventTail", "backoff", "storable"]
 log = structlog.get_logger("crewgate.eventlog")
 RETRY_FIRST_S = 0.05
 RETRY_MAX_S = 1.0
+_OPEN = (TaskStatus.queued, TaskStatus.waiting)  # a cancel ends these at once
 
 
 def backoff(first: float = RETRY_FIRST_S, most: float = RETRY_MAX_S) -> Iterator[float]:
@@ -136,6 +138,9 @@ class EventLog:
             return
         self.tail.add(stored)
         self.heads.note(stored)
+        for event in stored:
+            if event.type in TERMINAL:  # every terminal write but a cancel while queued passes here
+                metrics.task_ended(event.crew, event.type.removeprefix("task."))
         self.wakeups.publish(appended(stored, self.wakeups.origin))
 
     # Every event written below passes its text through ``storable``, the one place between
@@ -259,9 +264,13 @@ class EventLog:
     async def request_cancel(self, task_id: str, reason: str) -> TaskRecord | None:
         """A queued task is cancelled at once (its ``task.cancelled`` event is written
         here); a running one is flagged for its runner."""
+        before = await self.store.get_task(task_id) if metrics.enabled() else None
         record = await self.store.request_cancel(task_id, storable(reason))
         if record is None:
             return None
+        ended_here = record.status is TaskStatus.cancelled and before is not None and before.status in _OPEN
+        if ended_here:
+            metrics.task_ended(record.crew, TaskStatus.cancelled.value)  # cancelled while queued or waiting
         self.heads.set(record.id, record.last_seq, record.status)
         await self.heads.refresh_last_id()
         origin = self.wakeups.origin

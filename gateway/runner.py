@@ -43,6 +43,7 @@ from gateway.configs import ConfigManager
 from gateway.eventlog import EventLog, backoff
 from gateway.execution import TaskOutcome, execute_task
 from gateway.loops import poll_forever
+from gateway.observe import observe_run
 from gateway.settings import Settings, process_env
 from gateway.store import EventInput, InputRequestRecord, LeaseLost, StoreUnavailable, TaskRecord, TaskStatus
 from gateway.wakeups import Signal, SignalKind
@@ -300,8 +301,10 @@ class TaskRunner:
         loop = asyncio.get_running_loop()
         crew_timeout = catalog.crews[record.crew].timeout_s if record.crew in catalog.crews else None
         cancelled = self._stop_check(run, crew_timeout or self.settings.task_timeout_s)
+        observer = observe_run(record.id, record.crew, record.attempt, catalog)
 
         def publish(draft: EventDraft) -> None:  # called on the crew's threads
+            observer.see(draft)
             if draft.type in TERMINAL_TYPES:
                 terminal.append(draft)
             elif run.store_error is not None or run.lost:
@@ -322,7 +325,12 @@ class TaskRunner:
                 checkpoint=record.checkpoint,
             )
 
-        return await loop.run_in_executor(self._pool, contextvars.Context().run, work)
+        outcome = TaskOutcome("failed", error_code="internal")
+        try:
+            outcome = await loop.run_in_executor(self._pool, contextvars.Context().run, work)
+        finally:
+            observer.close(outcome.status)
+        return outcome
 
     def _stop_check(self, run: _Run, limit: float) -> Callable[[], RunCancelled | None]:
         """Why the run must stop at this checkpoint, or None; called on the crew's threads."""

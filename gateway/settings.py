@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["PROJECT_ROOT", "Settings", "get_settings", "process_env"]
@@ -138,6 +138,22 @@ class Settings(BaseSettings):
         gt=0,
         description="how long a running task retries writing its events while the store cannot take them; "
         "then it stops and ends failed (code store_unavailable) once the store takes writes again",
+    )
+
+    metrics: bool = Field(
+        default=True, description="Prometheus metrics (GET /metrics); false: nothing is recorded, /metrics is 404"
+    )
+    prometheus_multiproc_dir: str = Field(
+        default="",
+        validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR"),
+        description="prometheus-client's multiprocess mode (read by the library itself): every process writes "
+        "its metrics there and GET /metrics sums them",
+    )
+    otel_endpoint: str = Field(
+        default="",
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="OTLP/HTTP base URL (OTEL_EXPORTER_OTLP_ENDPOINT): runs are traced and sent to <it>/v1/traces; "
+        "empty: no tracing, no network",
     )
 
     @field_validator("allowed_roots")

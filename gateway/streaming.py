@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from uvicorn.protocols.utils import ClientDisconnected
 
 from agents.events import TERMINAL_TYPES
+from gateway import metrics
 from gateway.eventlog import EventLog
 from gateway.store import StoredEvent
 
@@ -128,6 +129,7 @@ async def pump(
     cursor_name: str,
     cursor_of: Any,
     context: dict[str, Any] | None = None,
+    kind: str = "websocket",
 ) -> WatcherState:
     """Send ``events`` to the socket through a bounded buffer.
 
@@ -136,7 +138,22 @@ async def pump(
     with 1013 and a reason naming the last cursor it received, to resume from. If
     reading the log or sending a frame fails, the failure is logged with ``context``
     (the task id) and the socket closed with 1011, never dropped without a code.
+    ``kind`` labels the watcher in the metrics (``crewgate_watchers``).
     """
+    with metrics.watching(kind) as watcher:
+        return await _pump(websocket, events, buffer, stall_timeout_s, cursor_name, cursor_of, context, watcher)
+
+
+async def _pump(
+    websocket: WebSocket,
+    events: AsyncIterator[StoredEvent],
+    buffer: int,
+    stall_timeout_s: float,
+    cursor_name: str,
+    cursor_of: Any,
+    context: dict[str, Any] | None,
+    watcher: metrics.Watcher,
+) -> WatcherState:
     queue: asyncio.Queue[StoredEvent | None] = asyncio.Queue(maxsize=buffer)
     last: list[Any] = [None]
 
@@ -161,6 +178,7 @@ async def pump(
             # cancelled while waiting wrote nothing: record the cursor after it returns
             await websocket.send_text(frame(event))
             last[0] = cursor_of(event)
+            watcher.sent(event.ts.timestamp())
 
     async def listen() -> WatcherState:
         with contextlib.suppress(WebSocketDisconnect):

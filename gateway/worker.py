@@ -23,12 +23,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
+from gateway import metrics
 from gateway.configs import ConfigManager
 from gateway.dispatch.celery import RUN_TASK, CeleryDispatcher, celery_for
 from gateway.eventlog import EventLog
 from gateway.runner import TaskRunner
 from gateway.settings import Settings, get_settings
 from gateway.store import open_store
+from gateway.tracing import setup_tracing, shutdown_tracing
 from gateway.wakeups import open_wakeups
 
 if TYPE_CHECKING:
@@ -58,6 +60,8 @@ class WorkerRuntime:
 
     async def _open(self) -> None:
         settings = self.settings
+        metrics.configure(settings.metrics)
+        setup_tracing(settings.otel_endpoint, service="crewgate-worker")
         self.store = open_store(settings.database_url, pool_size=2)
         await self.store.migrate()  # a no-op when the migration step ran; safe when it did not
         self.configs = ConfigManager.from_settings(settings, self.store)  # snapshots come from the store
@@ -82,6 +86,8 @@ class WorkerRuntime:
 
     async def _close(self) -> None:
         await self.runner.stop()
+        shutdown_tracing()
+        metrics.mark_dead()
         await self.dispatcher.stop()
         await self.wakeups.close()
         await self.store.close()

@@ -233,6 +233,9 @@ class Store(Protocol):
     async def tasks_with_status(self, status: TaskStatus) -> list[TaskRecord]:
         """Oldest first."""
 
+    async def active_counts(self) -> dict[tuple[str, str], int]:
+        """How many tasks are queued, running and waiting, by (crew, status): one grouped query."""
+
     async def claim_task(
         self, task_id: str, *, owner: str = "", lease_s: float = 30.0, attempt: int = 1
     ) -> TaskRecord | None:

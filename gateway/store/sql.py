@@ -226,6 +226,12 @@ class SqlStore(EventLog, InputRequests, ApiKeys):
         async with self._read() as conn:
             return [task_record(row) for row in await conn.execute(stmt)]
 
+    async def active_counts(self) -> dict[tuple[str, str], int]:
+        active = (TaskStatus.queued.value, TaskStatus.running.value, TaskStatus.waiting.value)
+        stmt = select(T.c.crew, T.c.status, func.count()).where(T.c.status.in_(active)).group_by(T.c.crew, T.c.status)
+        async with self._read() as conn:
+            return {(crew, status): int(count) for crew, status, count in await conn.execute(stmt)}
+
     async def claim_task(
         self, task_id: str, *, owner: str = "", lease_s: float = 30.0, attempt: int = 1
     ) -> TaskRecord | None:

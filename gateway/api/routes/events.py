@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket
 from fastapi.responses import StreamingResponse
 
+from gateway import metrics
 from gateway.api.boundary import refuse_unstorable_text, unstorable_fields
 from gateway.api.deps import (
     EventLogDep,
@@ -85,6 +86,14 @@ async def task_events_http(
 
 
 async def _sse(request: Request, events: AsyncIterator[StoredEvent], keepalive_s: float) -> AsyncIterator[str]:
+    with metrics.watching("sse") as watcher:
+        async for chunk in _sse_frames(request, events, keepalive_s, watcher):
+            yield chunk
+
+
+async def _sse_frames(
+    request: Request, events: AsyncIterator[StoredEvent], keepalive_s: float, watcher: metrics.Watcher
+) -> AsyncIterator[str]:
     yield "retry: 1000\n\n"
     iterator = events.__aiter__()
     pending: asyncio.Task[StoredEvent] | None = None
@@ -105,6 +114,7 @@ async def _sse(request: Request, events: AsyncIterator[StoredEvent], keepalive_s
             finally:
                 pending = None
             yield f"id: {event.seq}\nevent: {event.type}\ndata: {frame(event)}\n\n"
+            watcher.sent(event.ts.timestamp())
     finally:
         if pending is not None:
             pending.cancel()
@@ -177,4 +187,5 @@ async def firehose_ws(
         cursor_name="id",
         cursor_of=lambda e: e.id,
         context={"firehose": True, "crews": crews, "types": types},
+        kind="firehose",
     )
