@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 
 from gateway.api.boundary import refuse_unstorable_text
 from gateway.api.deps import require_token
-from gateway.api.routes import configs, crews, events, health, input, tasks
+from gateway.api.routes import configs, crews, events, health, hooks, input, tasks, webhooks
 
 api_router = APIRouter()
 api_router.include_router(health.router)
@@ -18,6 +18,8 @@ checked: dict[int | str, dict[str, Any]] = {
     422: {"description": "an unknown query parameter, or text that cannot be stored (NUL, unpaired surrogate)"},
 }
 api_router.include_router(tasks.router, dependencies=protected, responses=checked)
+api_router.include_router(webhooks.router, dependencies=protected, responses=checked)
+api_router.include_router(hooks.router, dependencies=protected, responses=checked)
 api_router.include_router(input.router, dependencies=protected, responses=checked)
 api_router.include_router(crews.router, dependencies=protected, responses=checked)
 api_router.include_router(configs.router, dependencies=protected, responses=checked)

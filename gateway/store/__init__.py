@@ -11,6 +11,8 @@ from sqlalchemy.engine import URL
 from ._core import UNSTORABLE, storable
 from ._types import (
     TERMINAL_STATUSES,
+    CursorMove,
+    DeliveryRecord,
     EventInput,
     IdempotencyConflict,
     InputRequestRecord,
@@ -20,6 +22,8 @@ from ._types import (
     StoreUnavailable,
     TaskRecord,
     TaskStatus,
+    WebhookRecord,
+    WebhookSpec,
 )
 from .sql import SqlStore
 
@@ -36,6 +40,10 @@ __all__ = [
     "StoreUnavailable",
     "TaskRecord",
     "TaskStatus",
+    "CursorMove",
+    "DeliveryRecord",
+    "WebhookRecord",
+    "WebhookSpec",
     "open_store",
     "storable",
 ]
