@@ -92,7 +92,11 @@ async def store(store_url: str):
         _migrated.add(store_url)
     if s.dialect == "postgresql":  # one database per session: start each test empty
         async with s.engine.begin() as conn:
-            await conn.execute(text("TRUNCATE webhook_deliveries, webhook_cursors, input_requests, events, tasks, config_versions RESTART IDENTITY"))
+            await conn.execute(
+                text(
+                    "TRUNCATE webhook_deliveries, webhook_cursors, input_requests, events, tasks, config_versions RESTART IDENTITY"
+                )
+            )
     yield s
     await s.close()
 
