@@ -47,10 +47,10 @@ def submit(gw: Gateway, receiver: Receiver, topic: str) -> str:
     return str(response.json()["id"])
 
 
-def asked_events(gw: Gateway, task_id: str) -> list[dict[str, Any]]:
+def asked_events(gw: Gateway, task_id: str, asked: list[str]) -> list[dict[str, Any]]:
     with gw.client() as c:
         data = c.get(f"/v1/tasks/{task_id}/events", params={"limit": 1000}).json()["data"]
-    return [e for e in data if e["type"] in ASKED]
+    return [e for e in data if e["type"] in asked]
 
 
 def by_task(hits: list[Hit]) -> dict[str, list[Hit]]:
@@ -65,10 +65,10 @@ def completed_delivered(receiver: Receiver, task_ids: list[str]) -> bool:
     return done >= set(task_ids)
 
 
-def check_task(gw: Gateway, task_id: str, hits: list[Hit]) -> int:
+def check_task(gw: Gateway, task_id: str, hits: list[Hit], asked: list[str] = ASKED) -> int:
     """Every asked event of the task arrived, first arrivals in log order, signed, the body the
     logged event; returns how many arrived more than once."""
-    expected = asked_events(gw, task_id)
+    expected = asked_events(gw, task_id, asked)
     first: dict[str, Hit] = {}
     for hit in hits:
         first.setdefault(hit.delivery, hit)
@@ -152,6 +152,33 @@ def test_fifty_tasks_every_asked_event_arrives_in_order_across_a_kill_9(
     print(f"deliveries: {len(receiver.accepted())}, duplicates after the kill: {duplicates}")
 
 
+def test_a_waiting_task_keeps_its_webhook_across_a_kill_9_and_the_resume(tmp_path: Path, incident: dict) -> None:
+    asked = ["input.required", "input.received", "task.completed"]
+    configs = write_configs(tmp_path / "configs")
+    hook = {"url": "", "events": asked, "secret": SECRET}
+    with Receiver() as receiver:
+        hook["url"] = receiver.url
+        gw = Gateway(tmp_path / "gw", config_dir=configs, roots=incident["root"], **HOOK_SETTINGS).start()
+        try:
+            body = {"crew": "incident_triage_reviewed", "inputs": _triage_inputs(incident), "webhook": hook}
+            with gw.client() as c:
+                task_id = c.post("/v1/tasks", json=body).json()["id"]
+            (required,) = wait_for(lambda: receiver.accepted(), timeout=120)
+            assert required.event["type"] == "input.required"
+            gw.kill()
+            gw.start()
+            with gw.client() as c:
+                answered = c.post(
+                    f"/v1/tasks/{task_id}/input",
+                    json={"request_id": required.event["data"]["request_id"], "approve": True},
+                )
+            assert answered.status_code == 200, answered.text
+            wait_for(lambda: completed_delivered(receiver, [task_id]), timeout=120)
+            assert check_task(gw, task_id, receiver.accepted(), asked) == 0
+        finally:
+            gw.stop()
+
+
 async def _submit_status(tmp_path: Path, incident: dict, webhook: dict[str, Any], **settings: Any) -> Any:
     configs = write_configs(tmp_path / "configs")
     config = inprocess_settings(tmp_path / "gw", config_dir=configs, roots=incident["root"], **settings)
@@ -233,3 +260,34 @@ async def test_a_redirect_is_not_followed_and_the_delivery_fails(tmp_path: Path,
             (failed,) = await eventually(settled, timeout=30)
         assert failed["http_status"] == 302 and "redirect" in failed["error"]
         assert [h.path for h in receiver.all()] == ["/hook"]  # /elsewhere was never asked for
+
+
+async def test_a_webhook_cursor_is_held_by_one_deliverer_at_a_time(store: Any) -> None:
+    from datetime import UTC, datetime
+
+    from gateway.store import CursorMove, DeliveryRecord, WebhookSpec
+
+    hooks = [WebhookSpec("http://a.test/x", ("task.queued",)), WebhookSpec("http://b.test/y", ("task.queued",))]
+    record, _ = await store.create_task("c", {}, "v1", webhooks=hooks)
+    first = await store.claim_webhooks("one", lease_s=60)
+    assert sorted(h.url for h in first) == ["http://a.test/x", "http://b.test/y"]
+    assert await store.claim_webhooks("two", lease_s=60) == []  # held
+    hook = first[0]
+    attempt = DeliveryRecord(0, hook.id, record.id, 1, "task.queued", 1, "delivered", 204, None, 3, datetime.now(UTC))
+    assert not await store.move_webhook(hook.id, "two", CursorMove(1), attempt)  # not its lease: nothing written
+    assert await store.webhook_deliveries(record.id) == []
+    assert await store.move_webhook(hook.id, "one", CursorMove(1), attempt)  # moved and released
+    (kept,) = await store.webhook_deliveries(record.id)
+    assert (kept.seq, kept.status, kept.http_status) == (1, "delivered", 204)
+    assert await store.claim_webhooks("two", lease_s=60) == []  # nothing after seq 1 for it yet
+    other = first[1]
+    assert await store.move_webhook(other.id, "one", CursorMove(0, lease_s=0.01))  # a lease about to run out
+    (taken,) = await eventually_claimed(store, "two")
+    assert taken.id == other.id and taken.lease_owner == "two"
+
+
+async def eventually_claimed(store: Any, owner: str) -> list[Any]:
+    async def claim() -> list[Any]:
+        return list(await store.claim_webhooks(owner, lease_s=60))
+
+    return await eventually(claim, timeout=10)
