@@ -165,6 +165,13 @@ def test_a_waiting_task_keeps_its_webhook_across_a_kill_9_and_the_resume(tmp_pat
                 task_id = c.post("/v1/tasks", json=body).json()["id"]
             (required,) = wait_for(lambda: receiver.accepted(), timeout=120)
             assert required.event["type"] == "input.required"
+            with gw.client() as c:  # recorded as delivered (a kill before that would send it again)
+                wait_for(
+                    lambda: (
+                        c.get(f"/v1/tasks/{task_id}/webhooks").json()["data"][0]["delivered_seq"]
+                        >= required.event["seq"]
+                    )
+                )
             gw.kill()
             gw.start()
             with gw.client() as c:
