@@ -22,6 +22,7 @@ import functools
 import hashlib
 import hmac
 import random
+import ssl
 import time
 import uuid
 from collections.abc import Sequence
@@ -73,6 +74,8 @@ class WebhookSender:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # loading the CA store costs tens of milliseconds: once per sender, not per delivery
+        self._tls = ssl.create_default_context()
 
     async def send(self, hook: WebhookRecord, event: StoredEvent, attempt: int) -> Outcome:
         started = time.monotonic()
@@ -125,7 +128,9 @@ class WebhookSender:
     async def _post(self, target: Target, headers: dict[str, str], body: bytes) -> int:
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
         timeout = httpx.Timeout(self.settings.webhook_timeout_s)
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+        async with httpx.AsyncClient(
+            timeout=timeout, follow_redirects=False, trust_env=False, verify=self._tls
+        ) as client:
             request = client.build_request(
                 "POST",
                 target.connect_url(),
@@ -176,21 +181,28 @@ class WebhookDeliverer:
         """Until cancelled: claim and drain, every ``webhook_poll_s`` or when poked."""
         try:
             while True:
-                try:
-                    await self.sweep()
-                except Exception as exc:  # the store is down: the next sweep tries again
-                    log.warning("webhook sweep failed", error=str(exc))
+                busy = await self._sweep_logged()
                 self._wake.clear()
-                await asyncio.sleep(SWEEP_GAP_S)  # a burst of appends makes one sweep, not one each
+                if not busy:  # a burst of appends makes one sweep, not one each
+                    await asyncio.sleep(SWEEP_GAP_S)
                 try:
                     async with asyncio.timeout(self.settings.webhook_poll_s):
-                        await self._wake.wait()
+                        await self._wake.wait()  # an append, or a slot freed
                 except TimeoutError:
                     pass
         finally:
             for job in list(self._busy.values()):
                 job.cancel()
             await asyncio.gather(*self._busy.values(), return_exceptions=True)
+
+    async def _sweep_logged(self) -> bool:
+        """``sweep``; True when every slot is taken (more may be pending: look again as one frees)."""
+        try:
+            await self.sweep()
+        except Exception as exc:  # the store is down: the next sweep tries again
+            log.warning("webhook sweep failed", error=str(exc))
+            return False
+        return len(self._busy) >= self.settings.webhook_concurrency
 
     async def sweep(self) -> int:
         """Claim what is pending (as many as free slots) and start draining it; how many."""
@@ -212,37 +224,55 @@ class WebhookDeliverer:
 
     async def _drain(self, hook: WebhookRecord) -> None:
         """Send ``hook``'s pending events in order until none is left, one fails for now,
-        or the lease is lost."""
+        or the lease is lost. The last move of a short read hands the cursor back: an event
+        appended since is claimed again by the next sweep (its append wakes it)."""
         while True:
             events = await self.store.events_for_task(hook.task_id, hook.delivered_seq, EVENTS_PER_READ)
             if not events:
                 await self.store.move_webhook(hook.id, self.owner, self._hold(hook))
                 return
-            wanted = next((e for e in events if e.type in hook.events), None)
-            if wanted is None:  # nothing asked for in this stretch: step over it
-                last = events[-1]
-                move = CursorMove(last.seq, state=_state(last), lease_s=self.settings.webhook_lease_s)
-                if not await self.store.move_webhook(hook.id, self.owner, move):
-                    return
-                hook = _moved(hook, move)
-                continue
-            moved = await self._deliver(hook, wanted)
-            if moved is None or moved.lease_expires_at is None:
+            more = len(events) == EVENTS_PER_READ
+            moved = await self._stretch(hook, events, keep=more)
+            if moved is None or not more:
                 return
             hook = moved
+
+    async def _stretch(self, hook: WebhookRecord, events: list[StoredEvent], *, keep: bool) -> WebhookRecord | None:
+        """Deliver the asked events of ``events``, stepping over the others; the hook as moved,
+        or None once it is handed back (a retry is due later, or the lease is lost)."""
+        wanted = [e for e in events if e.type in hook.events]
+        if not wanted:  # nothing asked for in this stretch: step over it
+            move = CursorMove(events[-1].seq, state=_state(events[-1]), lease_s=self._lease(keep))
+            moved = await self.store.move_webhook(hook.id, self.owner, move)
+            return _moved(hook, move) if moved and keep else None
+        for i, event in enumerate(wanted):
+            last = i == len(wanted) - 1
+            through = events[-1] if last else event  # past the last asked one: step over the rest too
+            moved_hook = await self._deliver(hook, event, through, keep=keep or not last)
+            if moved_hook is None:
+                return None
+            hook = moved_hook
+        return hook
+
+    def _lease(self, keep: bool) -> float | None:
+        return self.settings.webhook_lease_s if keep else None
 
     def _hold(self, hook: WebhookRecord) -> CursorMove:
         """Hand the cursor back where it is."""
         return CursorMove(hook.delivered_seq, hook.state, hook.attempt, hook.first_failed_at, hook.next_attempt_at)
 
-    async def _deliver(self, hook: WebhookRecord, event: StoredEvent) -> WebhookRecord | None:
+    async def _deliver(
+        self, hook: WebhookRecord, event: StoredEvent, through: StoredEvent, *, keep: bool
+    ) -> WebhookRecord | None:
+        """One attempt at ``event``; settled (delivered or given up), the cursor moves to
+        ``through``. The hook as moved while still held, else None."""
         attempt = hook.attempt + 1
         outcome = await self.sender.send(hook, event, attempt)
         now = utcnow()
         first_failed = hook.first_failed_at or now
         if outcome.ok or not self._again(outcome, attempt, first_failed, now):
             status = "delivered" if outcome.ok else "failed"
-            move = CursorMove(event.seq, state=_state(event), lease_s=self.settings.webhook_lease_s)
+            move = CursorMove(through.seq, state=_state(through), lease_s=self._lease(keep))
             next_at = None
         else:
             status = "retrying"
@@ -256,7 +286,7 @@ class WebhookDeliverer:
             log.warning("webhook lease lost; another deliverer has it", webhook_id=hook.id, seq=event.seq)
             return None
         self._count(hook, event, record)
-        return _moved(hook, move)
+        return _moved(hook, move) if move.lease_s is not None else None
 
     def _again(self, outcome: Outcome, attempt: int, first_failed: datetime, now: datetime) -> bool:
         if not outcome.retry or attempt >= self.settings.webhook_max_attempts:
