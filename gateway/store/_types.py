@@ -400,6 +400,9 @@ class Store(Protocol):
         """Move a cursor ``owner`` holds, recording ``delivery`` (its ``id`` ignored) in the same
         transaction; False (nothing written) when ``owner`` no longer holds it."""
 
+    async def release_webhooks(self, owner: str) -> int:
+        """Hand back every cursor ``owner`` holds, where it is (a deliverer stopping); how many."""
+
     async def webhooks_for_task(self, task_id: str) -> list[WebhookRecord]: ...
 
     async def webhook_deliveries(self, task_id: str, limit: int = 500) -> list[DeliveryRecord]:

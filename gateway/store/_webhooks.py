@@ -114,6 +114,16 @@ class Webhooks(StoreCore):
                 await conn.execute(insert(D).values(**row))
         return moved
 
+    async def release_webhooks(self, owner: str) -> int:
+        stmt = (
+            update(W)
+            .where(W.c.lease_owner == owner[:200])
+            .values(lease_owner=None, lease_expires_at=None)
+            .returning(W.c.id)
+        )
+        async with self._write() as conn:
+            return len((await conn.execute(stmt)).all())
+
     async def webhooks_for_task(self, task_id: str) -> list[WebhookRecord]:
         stmt = select(*WEBHOOK_COLS).where(W.c.task_id == task_id).order_by(W.c.created_at, W.c.id)
         async with self._read() as conn:

@@ -191,9 +191,18 @@ class WebhookDeliverer:
                 except TimeoutError:
                     pass
         finally:
-            for job in list(self._busy.values()):
-                job.cancel()
-            await asyncio.gather(*self._busy.values(), return_exceptions=True)
+            await self._stop()
+
+    async def _stop(self) -> None:
+        """Stop the drains and hand their cursors back, so a restarted process (or another)
+        goes on at once rather than after the lease. A send cut short is sent again."""
+        for job in list(self._busy.values()):
+            job.cancel()
+        await asyncio.gather(*self._busy.values(), return_exceptions=True)
+        try:
+            await self.store.release_webhooks(self.owner)
+        except Exception as exc:  # the leases run out instead
+            log.warning("webhook leases not handed back", error=str(exc))
 
     async def _sweep_logged(self) -> bool:
         """``sweep``; True when every slot is taken (more may be pending: look again as one frees)."""

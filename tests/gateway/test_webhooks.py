@@ -291,6 +291,9 @@ async def test_a_webhook_cursor_is_held_by_one_deliverer_at_a_time(store: Any) -
     assert await store.move_webhook(other.id, "one", CursorMove(0, lease_s=0.01))  # a lease about to run out
     (taken,) = await eventually_claimed(store, "two")
     assert taken.id == other.id and taken.lease_owner == "two"
+    assert await store.release_webhooks("two") == 1  # a deliverer stopping hands it back at once
+    (again,) = await store.claim_webhooks("three", lease_s=60)
+    assert again.id == other.id and again.delivered_seq == 0
 
 
 async def eventually_claimed(store: Any, owner: str) -> list[Any]:
