@@ -13,8 +13,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from agents.events import EventType
+
 __all__ = [
     "AgentSpec",
+    "AlertRoute",
+    "CrewWebhook",
     "ConfigFile",
     "CrewSpec",
     "InputSpec",
@@ -24,6 +28,7 @@ __all__ = [
     "Process",
     "StepSpec",
     "NAME_PATTERN",
+    "ALERT_FIELD",
 ]
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
@@ -134,6 +139,51 @@ class StepSpec(_Strict):
         return value
 
 
+MAX_WEBHOOK_EVENTS = 20
+ALERT_FIELD = re.compile(r"\{(labels|annotations)\.([A-Za-z_][A-Za-z0-9_]{0,127})\}")
+
+
+class CrewWebhook(_Strict):
+    """A webhook every task of the crew sends (besides one its request may ask for)."""
+
+    url: Annotated[str, StringConstraints(max_length=2048, pattern=r"^https?://[^\s]+$")]
+    events: list[EventType] = Field(min_length=1, max_length=MAX_WEBHOOK_EVENTS)
+    secret_env: str | None = Field(
+        default=None, description="environment variable holding the signing secret (never the secret itself)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_secret(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(k in data for k in ("secret", "token", "password")):
+            raise ValueError("a webhook secret may not be written in YAML; name its variable with secret_env")
+        return data
+
+    @field_validator("secret_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not ENV_NAME.match(value):
+            raise ValueError(f"secret_env must be an environment variable name, not {value!r}")
+        return value
+
+
+class AlertRoute(_Strict):
+    """Alertmanager alerts that start the crew: every ``match`` label equal; ``inputs`` are
+    templates where ``{labels.NAME}`` and ``{annotations.NAME}`` stand for the alert's values."""
+
+    match: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")], str] = Field(min_length=1)
+    inputs: dict[Name, Annotated[str, StringConstraints(max_length=4096)]] = Field(default_factory=dict)
+
+    @field_validator("inputs")
+    @classmethod
+    def _templates(cls, inputs: dict[str, str]) -> dict[str, str]:
+        for name, template in inputs.items():
+            rest = ALERT_FIELD.sub("", template)
+            if "{" in rest or "}" in rest:
+                raise ValueError(f"input {name!r}: only {{labels.NAME}} and {{annotations.NAME}} may stand in braces")
+        return inputs
+
+
 class CrewSpec(_Strict):
     description: str = ""
     process: Process = Process.sequential
@@ -150,11 +200,23 @@ class CrewSpec(_Strict):
         description="runs of a task, the first included, when the process running it dies; "
         "1: a task whose runner died ends failed (interrupted)",
     )
+    webhook: CrewWebhook | None = Field(default=None, description="sent for every task of this crew")
+    alerts: list[AlertRoute] = Field(
+        default_factory=list, max_length=50, description="Alertmanager alerts that start this crew"
+    )
 
     @model_validator(mode="after")
     def _manager_only_hierarchical(self) -> CrewSpec:
         if self.process is Process.sequential and (self.manager or self.manager_model):
             raise ValueError("manager and manager_model apply only to process: hierarchical")
+        return self
+
+    @model_validator(mode="after")
+    def _alert_inputs_declared(self) -> CrewSpec:
+        for route in self.alerts:
+            unknown = sorted(set(route.inputs) - set(self.inputs))
+            if unknown:
+                raise ValueError(f"alerts: inputs the crew does not declare: {', '.join(unknown)}")
         return self
 
 

@@ -30,6 +30,7 @@ from gateway.settings import Settings, get_settings
 from gateway.store import Store, open_store
 from gateway.tracing import setup_tracing, shutdown_tracing
 from gateway.wakeups import open_wakeups
+from gateway.webhooks.delivery import WebhookDeliverer
 
 __all__ = ["BoundedHttpProtocol", "BoundedWebSocketProtocol", "RedactSecrets", "bounded_http_protocol", "create_app"]
 
@@ -185,6 +186,15 @@ def bounded_http_protocol(settings: Settings) -> type[BoundedHttpProtocol]:
     return type("BoundedHttpProtocol", (BoundedHttpProtocol,), limits)
 
 
+def _start_webhooks(settings: Settings, events: EventLog) -> asyncio.Task[None] | None:
+    """The webhook deliverer of this process (``CREWGATE_WEBHOOK_DELIVER``), woken by appends."""
+    if not settings.webhook_deliver:
+        return None
+    deliverer = WebhookDeliverer(settings, events.store)
+    events.wakeups.subscribe(deliverer.on_signals)
+    return asyncio.create_task(deliverer.run(), name="webhooks")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -207,6 +217,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stop = asyncio.Event()
         heads = asyncio.create_task(events.heads.run(settings.poll_interval_s), name="heads-poll")
         watcher = asyncio.create_task(configs.watch(stop)) if settings.reload else None
+        hooks = _start_webhooks(settings, events)
         log.info(
             "gateway ready",
             config_version=configs.active.version if configs.active else None,
@@ -218,10 +229,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             stop.set()
-            for loop_task in (heads, watcher):
+            for loop_task in (heads, watcher, hooks):
                 if loop_task is not None:
                     loop_task.cancel()
-            await asyncio.gather(*(t for t in (heads, watcher) if t is not None), return_exceptions=True)
+            await asyncio.gather(*(t for t in (heads, watcher, hooks) if t is not None), return_exceptions=True)
             await limits.close()
             await dispatcher.stop()
             shutdown_tracing()

@@ -155,6 +155,29 @@ class Settings(BaseSettings):
         description="OTLP/HTTP base URL (OTEL_EXPORTER_OTLP_ENDPOINT): runs are traced and sent to <it>/v1/traces; "
         "empty: no tracing, no network",
     )
+    webhook_allowed_hosts: str = Field(
+        default="",
+        max_length=10_000,
+        description="hosts webhooks may be sent to, comma-separated: exact names or *.suffix; empty: "
+        "webhooks are refused",
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="let webhooks reach private, loopback, link-local and multicast addresses (tests, labs)",
+    )
+    webhook_deliver: bool = Field(default=True, description="run a webhook deliverer in this process")
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=120, description="time limit of one delivery")
+    webhook_max_attempts: int = Field(default=8, ge=1, le=100, description="attempts per event before giving up")
+    webhook_max_age_s: float = Field(
+        default=3600.0, gt=0, description="an event still failing this long after its first attempt is given up"
+    )
+    webhook_retry_base_s: float = Field(default=1.0, gt=0, description="first retry delay; doubles each attempt")
+    webhook_retry_max_s: float = Field(default=300.0, gt=0, description="longest retry delay")
+    webhook_concurrency: int = Field(default=16, ge=1, le=1024, description="tasks whose hooks are sent at once")
+    webhook_poll_s: float = Field(default=1.0, gt=0, description="how often the deliverer looks for pending events")
+    webhook_lease_s: float = Field(
+        default=60.0, gt=0, description="a deliverer's claim on a task's webhook; another takes over after it"
+    )
 
     @field_validator("allowed_roots")
     @classmethod
@@ -184,6 +207,10 @@ class Settings(BaseSettings):
     @property
     def tokens(self) -> frozenset[str]:
         return frozenset(t.strip() for t in self.api_keys.split(",") if t.strip())
+
+    @property
+    def webhook_hosts(self) -> tuple[str, ...]:
+        return tuple(h.strip().lower().rstrip(".") for h in self.webhook_allowed_hosts.split(",") if h.strip())
 
     @property
     def roots(self) -> list[Path]:

@@ -32,6 +32,7 @@ from gateway.settings import Settings, get_settings
 from gateway.store import open_store
 from gateway.tracing import setup_tracing, shutdown_tracing
 from gateway.wakeups import open_wakeups
+from gateway.webhooks.delivery import WebhookDeliverer
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -72,6 +73,11 @@ class WorkerRuntime:
         await self.runner.start()
         self.dispatcher = CeleryDispatcher(settings, self.configs, self.events)  # recovery and resends
         await self.dispatcher.start()
+        self.webhooks: asyncio.Task[None] | None = None
+        if settings.webhook_deliver:  # deliverers anywhere share the work: a lease per task webhook
+            deliverer = WebhookDeliverer(settings, self.store)
+            self.wakeups.subscribe(deliverer.on_signals)
+            self.webhooks = asyncio.create_task(deliverer.run(), name="webhooks")
         log.info("worker process ready", owner=self.runner.owner, wakeups=self.wakeups.status()["kind"])
 
     def run(self, task_id: str, attempt: int) -> None:
@@ -85,6 +91,9 @@ class WorkerRuntime:
             self._thread.join(timeout=10)
 
     async def _close(self) -> None:
+        if self.webhooks is not None:
+            self.webhooks.cancel()
+            await asyncio.gather(self.webhooks, return_exceptions=True)
         await self.runner.stop()
         shutdown_tracing()
         metrics.mark_dead()

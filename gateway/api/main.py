@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends
 from gateway.api.boundary import refuse_unstorable_text
 from gateway.api.deps import authenticate
 from gateway.api.ratelimit import rate_limited
-from gateway.api.routes import auth, configs, crews, events, health, input, tasks
+from gateway.api.routes import auth, configs, crews, events, health, hooks, input, tasks, webhooks
 
 api_router = APIRouter()
 api_router.include_router(health.router)
@@ -22,6 +22,8 @@ checked: dict[int | str, dict[str, Any]] = {
     429: {"description": "the caller's rate limit is spent (see Retry-After and the RateLimit-* headers)"},
 }
 api_router.include_router(tasks.router, dependencies=protected, responses=checked)
+api_router.include_router(webhooks.router, dependencies=protected, responses=checked)
+api_router.include_router(hooks.router, dependencies=protected, responses=checked)
 api_router.include_router(input.router, dependencies=protected, responses=checked)
 api_router.include_router(crews.router, dependencies=protected, responses=checked)
 api_router.include_router(configs.router, dependencies=protected, responses=checked)

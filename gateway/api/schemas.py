@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agents.events import EventType
 from gateway.store import InputRequestRecord, TaskRecord, TaskStatus
 
 __all__ = [
@@ -21,11 +22,35 @@ __all__ = [
     "TaskLinks",
     "TaskPublic",
     "TasksPublic",
+    "WebhookRequest",
     "task_links",
     "task_public",
 ]
 
 CREW_NAME = r"^[a-z][a-z0-9_]{0,63}$"
+
+
+MAX_WEBHOOK_EVENTS = 20
+
+
+class WebhookRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        pattern=r"^https?://",
+        description="http(s) URL on a host in CREWGATE_WEBHOOK_ALLOWED_HOSTS",
+    )
+    events: list[EventType] = Field(
+        min_length=1, max_length=MAX_WEBHOOK_EVENTS, description="event types to send (docs/api.md, Events)"
+    )
+    secret: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description="signs each delivery (Crewgate-Signature); kept in the store, never shown",
+    )
 
 
 class TaskCreate(BaseModel):
@@ -47,6 +72,7 @@ class TaskCreate(BaseModel):
 
     crew: str = Field(pattern=CREW_NAME, description="name of a crew (GET /v1/crews)")
     inputs: dict[str, Any] = Field(default_factory=dict, description="the crew's declared inputs")
+    webhook: WebhookRequest | None = Field(default=None, description="POST these events of the task to a URL")
 
 
 class TaskLinks(BaseModel):

@@ -12,6 +12,8 @@ from ._core import UNSTORABLE, storable
 from ._types import (
     TERMINAL_STATUSES,
     ApiKeyRecord,
+    CursorMove,
+    DeliveryRecord,
     EventInput,
     IdempotencyConflict,
     InputRequestRecord,
@@ -21,6 +23,8 @@ from ._types import (
     StoreUnavailable,
     TaskRecord,
     TaskStatus,
+    WebhookRecord,
+    WebhookSpec,
 )
 from .sql import SqlStore
 
@@ -38,6 +42,10 @@ __all__ = [
     "StoreUnavailable",
     "TaskRecord",
     "TaskStatus",
+    "CursorMove",
+    "DeliveryRecord",
+    "WebhookRecord",
+    "WebhookSpec",
     "open_store",
     "storable",
 ]

@@ -25,6 +25,10 @@ __all__ = [
     "TaskRecord",
     "TaskStatus",
     "TERMINAL_STATUSES",
+    "CursorMove",
+    "DeliveryRecord",
+    "WebhookRecord",
+    "WebhookSpec",
 ]
 
 
@@ -180,6 +184,68 @@ class ApiKeyRecord:
     last_used_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class WebhookSpec:
+    """A webhook a new task asks for: from the request, or from its crew's YAML."""
+
+    url: str
+    events: tuple[str, ...]
+    secret: str | None = None  # given with the request (kept in the store, never shown)
+    secret_env: str | None = None  # the crew's YAML names the variable that holds it
+    source: str = "request"  # request | crew
+
+
+@dataclass(frozen=True)
+class WebhookRecord:
+    """A task's webhook and its cursor over the task's event log."""
+
+    id: str
+    task_id: str
+    source: str
+    url: str
+    events: list[str]
+    secret: str | None
+    secret_env: str | None
+    delivered_seq: int  # every event up to here is settled (delivered, given up on, or not asked for)
+    state: str  # active | done (its task ended and the terminal event is settled)
+    attempt: int  # failed attempts at the event after delivered_seq
+    first_failed_at: datetime | None
+    next_attempt_at: datetime | None
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """One attempt to deliver one event to one webhook."""
+
+    id: int
+    webhook_id: str
+    task_id: str
+    seq: int
+    event_type: str
+    attempt: int
+    status: str  # delivered | retrying | failed
+    http_status: int | None
+    error: str | None
+    duration_ms: int
+    at: datetime
+    next_attempt_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CursorMove:
+    """Where a webhook's cursor goes; ``lease_s`` None hands the cursor back."""
+
+    delivered_seq: int
+    state: str = "active"
+    attempt: int = 0
+    first_failed_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    lease_s: float | None = None
+
+
 class Store(Protocol):
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
@@ -211,8 +277,10 @@ class Store(Protocol):
         idempotency_key: str | None = None,
         request_hash: str | None = None,
         retry_of: str | None = None,
+        webhooks: list[WebhookSpec] | None = None,
     ) -> tuple[TaskRecord, bool]:
-        """Insert a queued task and its ``task.queued`` event (seq 1) in one transaction.
+        """Insert a queued task and its ``task.queued`` event (seq 1) in one transaction,
+        with a cursor at seq 0 for each of ``webhooks``.
 
         With an ``idempotency_key`` already used: returns (that task, False) when
         ``request_hash`` matches, raises IdempotencyConflict when it does not.
@@ -357,3 +425,22 @@ class Store(Protocol):
 
     async def any_keys(self) -> bool:
         """Whether a key was ever created (revoked ones count): auth is on from then on."""
+
+    # webhooks: a cursor per task webhook over the task's log (the log is the queue)
+    async def claim_webhooks(self, owner: str, lease_s: float, limit: int = 50) -> list[WebhookRecord]:
+        """Active cursors with events after them, due (``next_attempt_at`` passed), not leased
+        to anyone: leased to ``owner`` until now + ``lease_s``, atomically (one claimant wins)."""
+
+    async def move_webhook(
+        self, webhook_id: str, owner: str, move: CursorMove, delivery: DeliveryRecord | None = None
+    ) -> bool:
+        """Move a cursor ``owner`` holds, recording ``delivery`` (its ``id`` ignored) in the same
+        transaction; False (nothing written) when ``owner`` no longer holds it."""
+
+    async def release_webhooks(self, owner: str) -> int:
+        """Hand back every cursor ``owner`` holds, where it is (a deliverer stopping); how many."""
+
+    async def webhooks_for_task(self, task_id: str) -> list[WebhookRecord]: ...
+
+    async def webhook_deliveries(self, task_id: str, limit: int = 500) -> list[DeliveryRecord]:
+        """Oldest first."""

@@ -28,7 +28,17 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["ApiKey", "Base", "ConfigVersion", "Event", "InputRequest", "Task", "UTCDateTime"]
+__all__ = [
+    "ApiKey",
+    "Base",
+    "ConfigVersion",
+    "Event",
+    "InputRequest",
+    "Task",
+    "UTCDateTime",
+    "WebhookCursor",
+    "WebhookDelivery",
+]
 
 # Deterministic constraint names, so later migrations can refer to them on both databases.
 NAMING = {
@@ -174,3 +184,56 @@ class ApiKey(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookCursor(Base):
+    """A task's webhook and how far along the task's event log it has delivered.
+
+    The log is the queue: the events after ``delivered_seq`` that the hook asks for are
+    pending. A deliverer holds the row under a lease while it sends, so one process at a
+    time delivers a task's hooks, in log order.
+    """
+
+    __tablename__ = "webhook_cursors"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(36), ForeignKey("tasks.id"))
+    source: Mapped[str] = mapped_column(String(16))  # request | crew
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(JSON)
+    secret: Mapped[str | None] = mapped_column(Text)  # given with the request
+    secret_env: Mapped[str | None] = mapped_column(String(200))  # named by the crew's YAML
+    delivered_seq: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))  # active | done
+    attempt: Mapped[int] = mapped_column(Integer)  # failed attempts at the next event so far
+    first_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_webhook_cursors_task_id", "task_id"),
+        Index("ix_webhook_cursors_state_next_attempt_at", "state", "next_attempt_at"),
+    )
+
+
+class WebhookDelivery(Base):
+    """One attempt to deliver one event to one webhook."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[str] = mapped_column(String(36), ForeignKey("webhook_cursors.id"))
+    task_id: Mapped[str] = mapped_column(String(36))
+    seq: Mapped[int] = mapped_column(Integer)
+    event_type: Mapped[str] = mapped_column(String)
+    attempt: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # delivered | retrying | failed
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_webhook_deliveries_task_id_id", "task_id", "id"),)

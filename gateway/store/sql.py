@@ -48,7 +48,9 @@ from ._types import (
     StoredEvent,
     TaskRecord,
     TaskStatus,
+    WebhookSpec,
 )
+from ._webhooks import Webhooks, insert_webhooks
 
 __all__ = ["SqlStore"]
 
@@ -61,7 +63,7 @@ def expired(now: datetime) -> ColumnElement[bool]:
     return or_(T.c.lease_expires_at.is_(None), T.c.lease_expires_at < now)
 
 
-class SqlStore(EventLog, InputRequests, ApiKeys):
+class SqlStore(EventLog, InputRequests, ApiKeys, Webhooks):
     """One store for both databases; the URL chooses. Create with ``open_store(url)``."""
 
     # lifecycle
@@ -136,6 +138,7 @@ class SqlStore(EventLog, InputRequests, ApiKeys):
         idempotency_key: str | None = None,
         request_hash: str | None = None,
         retry_of: str | None = None,
+        webhooks: list[WebhookSpec] | None = None,
     ) -> tuple[TaskRecord, bool]:
         if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_KEY_LEN:
             raise ValueError(f"an idempotency key must be 1 to {MAX_KEY_LEN} characters")
@@ -144,6 +147,7 @@ class SqlStore(EventLog, InputRequests, ApiKeys):
                 conn, crew, inputs, config_version, idempotency_key, request_hash, retry_of
             )
             if record is not None:
+                await insert_webhooks(conn, record.id, webhooks or [], record.created_at)
                 return record, True
             assert idempotency_key is not None  # only a taken key makes the insert return None
             # The key is taken. ON CONFLICT waited for the other writer's commit, so the

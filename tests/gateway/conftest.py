@@ -93,7 +93,10 @@ async def store(store_url: str):
     if s.dialect == "postgresql":  # one database per session: start each test empty
         async with s.engine.begin() as conn:
             await conn.execute(
-                text("TRUNCATE api_keys, input_requests, events, tasks, config_versions RESTART IDENTITY")
+                text(
+                    "TRUNCATE api_keys, webhook_deliveries, webhook_cursors, input_requests, events, tasks, "
+                    "config_versions RESTART IDENTITY"
+                )
             )
     yield s
     await s.close()

@@ -62,7 +62,12 @@ async def empty_store(url: str) -> SqlStore:
     store = open_store(url)
     await store.migrate()
     async with store.engine.begin() as conn:
-        await conn.execute(sql("TRUNCATE input_requests, events, tasks, config_versions RESTART IDENTITY"))
+        await conn.execute(
+            sql(
+                "TRUNCATE api_keys, webhook_deliveries, webhook_cursors, input_requests, events, tasks, "
+                "config_versions RESTART IDENTITY"
+            )
+        )
     return store
 
 

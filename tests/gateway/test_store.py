@@ -64,7 +64,7 @@ async def test_migrate_fresh_database_concurrently_then_again_is_a_no_op(fresh_u
             versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
             # the models and the migrations describe the same schema: autogenerate finds nothing to do
             diff = await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata))
-        assert versions == ["0005"]
+        assert versions == ["0006"]
         assert diff == []
     finally:
         await first.close()

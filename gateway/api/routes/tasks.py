@@ -10,11 +10,14 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from agents.errors import InputError, UnknownCrewError
 from agents.inputs import validate_inputs
+from agents.schema import CrewSpec
 from gateway.api.deps import ActiveCatalogDep, DispatcherDep, EventLogDep, SettingsDep, StoreDep, scoped
 from gateway.api.errors import ApiError
 from gateway.api.schemas import TaskAccepted, TaskCreate, TaskPublic, TasksPublic, task_links, task_public
+from gateway.settings import Settings
 from gateway.store import TERMINAL_STATUSES as TERMINAL
-from gateway.store import IdempotencyConflict, TaskRecord, TaskStatus
+from gateway.store import IdempotencyConflict, TaskRecord, TaskStatus, WebhookSpec
+from gateway.webhooks.submit import HookRefused, task_webhooks
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
@@ -77,16 +80,29 @@ async def submit_task(
     except InputError as e:
         details = [{"field": f"inputs.{i.field}", "message": i.message} for i in e.issues]
         raise ApiError(422, "invalid_inputs", f"invalid inputs: {e}", details) from e
+    hooks = await _hooks(body, spec, settings)
     request_hash = hashlib.sha256(json.dumps(body.model_dump(), sort_keys=True).encode()).hexdigest()
     try:
         record, created = await log.create_task(
-            body.crew, inputs, catalog.version, idempotency_key=idempotency_key, request_hash=request_hash
+            body.crew,
+            inputs,
+            catalog.version,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            webhooks=hooks,
         )
     except IdempotencyConflict as e:
         raise ApiError(409, "idempotency_conflict", str(e), {"task_id": e.task_id}) from e
     if created:
         await dispatcher.dispatch(record.id)
     return _accepted(record, response)
+
+
+async def _hooks(body: TaskCreate, spec: CrewSpec, settings: Settings) -> list[WebhookSpec]:
+    try:
+        return await task_webhooks(body.webhook, spec, settings)
+    except HookRefused as e:
+        raise ApiError(422, "webhook_refused", e.message, [{"field": e.field, "message": e.message}]) from e
 
 
 @router.get("", response_model=TasksPublic, dependencies=[scoped("tasks:read")])
@@ -140,13 +156,15 @@ async def retry_task(
     log: EventLogDep,
     dispatcher: DispatcherDep,
     catalog: ActiveCatalogDep,
+    settings: SettingsDep,
 ) -> TaskAccepted:
-    """A new task with the same crew and inputs, on the active config."""
+    """A new task with the same crew and inputs, on the active config (and its crew's webhook)."""
     record = await _get(store, task_id)
     if record.status not in TERMINAL:
         raise ApiError(409, "task_not_finished", f"task {task_id} is still {record.status.value}")
     if record.crew not in catalog.crews:
         raise ApiError(404, "unknown_crew", f"crew '{record.crew}' is no longer configured")
-    new, _ = await log.create_task(record.crew, record.inputs, catalog.version, retry_of=record.id)
+    hooks = await _hooks(TaskCreate(crew=record.crew), catalog.crew(record.crew), settings)
+    new, _ = await log.create_task(record.crew, record.inputs, catalog.version, retry_of=record.id, webhooks=hooks)
     await dispatcher.dispatch(new.id)
     return _accepted(new, response)

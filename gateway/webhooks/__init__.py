@@ -1,0 +1,1 @@
+"""Outgoing webhooks: who may be called (``policy``) and the deliveries (``delivery``)."""
