@@ -114,6 +114,15 @@ EVENT_LAG = Histogram(
     buckets=_FAST,
 )
 
+WEBHOOK_DELIVERIES = Counter(
+    "crewgate_webhook_deliveries_total",
+    "webhook delivery attempts, by outcome (delivered, retrying, failed) and event type",
+    ["status", "event_type"],
+)
+WEBHOOK_DURATION = Histogram(
+    "crewgate_webhook_delivery_duration_seconds", "one webhook delivery attempt, answer or failure", buckets=_FAST
+)
+
 _enabled = True
 
 

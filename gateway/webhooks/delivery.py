@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 import httpx
 import structlog
 
+from gateway import metrics
 from gateway.notify import TERMINAL
 from gateway.settings import Settings, process_env
 from gateway.store import CursorMove, DeliveryRecord, Store, StoredEvent, WebhookRecord
@@ -308,6 +309,9 @@ class WebhookDeliverer:
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def _count(self, hook: WebhookRecord, event: StoredEvent, record: DeliveryRecord) -> None:
+        if metrics.enabled():
+            metrics.WEBHOOK_DELIVERIES.labels(status=record.status, event_type=event.type).inc()
+            metrics.WEBHOOK_DURATION.observe(record.duration_ms / 1000)
         if record.status == "delivered":
             self.delivered += 1
             return

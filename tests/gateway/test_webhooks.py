@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.gateway.test_metrics import scrape, total
 from tests.support.gateway import Gateway, wait_for, write_configs
 from tests.support.inprocess import app_client, eventually, inprocess_settings
 from tests.support.llm_server import ScriptedModel, ScriptedServer, text
@@ -96,12 +97,16 @@ def test_failed_deliveries_are_retried_then_each_event_arrives_once_signed_in_or
             assert {h.delivery for h in failed} <= {h.delivery for h in accepted}
             with gw.client() as c:
                 hooks = c.get(f"/v1/tasks/{task_id}/webhooks").json()["data"]
+            samples = scrape(gw.url)
         finally:
             gw.stop()
     (hook,) = hooks
     assert hook["signed"] is True and SECRET not in str(hooks)
     statuses = Counter(d["status"] for d in hook["deliveries"])
     assert statuses == {"retrying": 3, "delivered": len(accepted)}
+    # Prometheus counts the same attempts
+    assert total(samples, "crewgate_webhook_deliveries_total", status="retrying") == 3
+    assert total(samples, "crewgate_webhook_deliveries_total", status="delivered") == len(accepted)
     assert hook["state"] == "done"
 
 
