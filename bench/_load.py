@@ -1,6 +1,7 @@
 """Load generator, run as its own process: C concurrent clients POST until N requests are done.
 
-    python -m bench._load URL N CONCURRENCY BODY_JSON
+    python -m bench._load URL N CONCURRENCY BODY_JSON [TOKEN]
+With TOKEN, every request carries ``Authorization: Bearer TOKEN``.
 Prints one JSON line: per-request latencies (s), elapsed (s), errors.
 """
 
@@ -14,12 +15,13 @@ import time
 import httpx
 
 
-async def main(url: str, total: int, concurrency: int, body: dict) -> None:
+async def main(url: str, total: int, concurrency: int, body: dict, token: str | None = None) -> None:
     latencies: list[float] = []
     errors = 0
     remaining = [total]
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60, headers=headers) as client:
         for _ in range(20):  # warm up connections and code paths
             await client.post("/v1/tasks", json=body)
 
@@ -44,4 +46,5 @@ async def main(url: str, total: int, concurrency: int, body: dict) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])))
+    token = sys.argv[5] if len(sys.argv) > 5 else None
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4]), token))

@@ -63,9 +63,10 @@ class BareApp:
             self.proc.wait(timeout=15)
 
 
-def load(url: str, total: int, concurrency: int, body: dict) -> dict:
+def load(url: str, total: int, concurrency: int, body: dict, token: str | None = None) -> dict:
     out = subprocess.run(
-        [sys.executable, "-m", "bench._load", url, str(total), str(concurrency), json.dumps(body)],
+        [sys.executable, "-m", "bench._load", url, str(total), str(concurrency), json.dumps(body)]
+        + ([token] if token else []),
         cwd=PROJECT,
         capture_output=True,
         text=True,
