@@ -296,6 +296,8 @@ def test_openapi_declares_both_schemes_and_each_routes_scope(gw: Gateway) -> Non
         ("get", "/v1/agents"): "tasks:read",
         ("get", "/v1/configs/status"): "configs:read",
         ("post", "/v1/configs/validate"): "configs:read",
+        ("get", "/v1/tasks/{task_id}/webhooks"): "tasks:read",
+        ("post", "/v1/hooks/alertmanager"): "tasks:write",
     }
     for (method, path), scope in expected.items():
         operation = doc["paths"][path][method]

@@ -19,7 +19,7 @@ from agents.catalog import Catalog
 from agents.errors import InputError
 from agents.inputs import validate_inputs
 from agents.schema import ALERT_FIELD, AlertRoute, CrewSpec
-from gateway.api.deps import ActiveCatalogDep, DispatcherDep, EventLogDep, SettingsDep
+from gateway.api.deps import ActiveCatalogDep, DispatcherDep, EventLogDep, SettingsDep, scoped
 from gateway.dispatch import Dispatcher
 from gateway.eventlog import EventLog
 from gateway.settings import Settings
@@ -148,7 +148,12 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-@router.post("/alertmanager", status_code=status.HTTP_202_ACCEPTED, response_model=AlertsAccepted)
+@router.post(
+    "/alertmanager",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AlertsAccepted,
+    dependencies=[scoped("tasks:write")],  # it starts tasks
+)
 async def alertmanager(
     payload: AlertmanagerPayload,
     log: EventLogDep,

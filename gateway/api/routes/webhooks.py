@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from gateway.api.deps import StoreDep
+from gateway.api.deps import StoreDep, scoped
 from gateway.api.errors import ApiError
 from gateway.store import DeliveryRecord, WebhookRecord
 from gateway.webhooks.delivery import delivery_id
@@ -80,7 +80,7 @@ def _public(hook: WebhookRecord, deliveries: list[DeliveryRecord]) -> WebhookPub
 _ERRORS: dict[int | str, dict[str, Any]] = {404: {"description": "unknown task"}}
 
 
-@router.get("/{task_id}/webhooks", response_model=TaskWebhooks, responses=_ERRORS)
+@router.get("/{task_id}/webhooks", response_model=TaskWebhooks, responses=_ERRORS, dependencies=[scoped("tasks:read")])
 async def task_webhooks(task_id: str, store: StoreDep) -> TaskWebhooks:
     """The task's webhooks, each with its delivery attempts (oldest first, the first 1000)."""
     if await store.get_task(task_id) is None:
