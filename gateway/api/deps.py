@@ -16,7 +16,7 @@ from gateway.configs import ConfigManager
 from gateway.dispatch import Dispatcher
 from gateway.eventlog import EventLog
 from gateway.settings import Settings
-from gateway.store import Store, StoreUnavailable
+from gateway.store import Store, StoreUnavailable, TaskRecord
 from gateway.streaming import close_reason
 
 CLOSE_UNAUTHORIZED = 4401
@@ -36,6 +36,7 @@ __all__ = [
     "require_scopes",
     "require_token",
     "scoped",
+    "task_or_404",
     "websocket_principal",
 ]
 
@@ -92,6 +93,14 @@ DispatcherDep = Annotated[Dispatcher, Depends(_dispatcher)]
 EventLogDep = Annotated[EventLog, Depends(_events)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 ActiveCatalogDep = Annotated[Catalog, Depends(_active_catalog)]
+
+
+async def task_or_404(store: Store, task_id: str) -> TaskRecord:
+    """The task, or the API's 404 ``unknown_task``."""
+    record = await store.get_task(task_id)
+    if record is None:
+        raise ApiError(404, "unknown_task", f"no task with id '{task_id}'")
+    return record
 
 
 # Declare the schemes in the OpenAPI document (the Authorize button of /docs); the checks are ours.

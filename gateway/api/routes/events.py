@@ -20,6 +20,7 @@ from gateway.api.deps import (
     StoreDep,
     authenticate,
     scoped,
+    task_or_404,
     websocket_principal,
     websocket_services,
 )
@@ -61,8 +62,7 @@ async def task_events_http(
     last_event_id: Annotated[str | None, Header(description="SSE resume point (a seq)")] = None,
 ) -> EventPage | StreamingResponse:
     """The task's events: SSE (``id:`` is the seq) or a JSON page."""
-    if await store.get_task(task_id) is None:
-        raise ApiError(404, "unknown_task", f"no task with id '{task_id}'")
+    await task_or_404(store, task_id)
     if "text/event-stream" in request.headers.get("accept", ""):
         start = after
         if last_event_id is not None:

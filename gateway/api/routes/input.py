@@ -7,10 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from gateway.api.deps import DispatcherDep, EventLogDep, StoreDep, scoped
+from gateway.api.deps import DispatcherDep, EventLogDep, StoreDep, scoped, task_or_404
 from gateway.api.errors import ApiError
 from gateway.api.schemas import InputAnswer, InputRequestPublic, InputRequestsPublic, request_public
-from gateway.store import InputRequestRecord, TaskRecord
+from gateway.store import InputRequestRecord
 
 router = APIRouter(prefix="/v1/tasks", tags=["input"])
 
@@ -21,13 +21,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _task(store: StoreDep, task_id: str) -> TaskRecord:
-    record = await store.get_task(task_id)
-    if record is None:
-        raise ApiError(404, "unknown_task", f"no task with id '{task_id}'")
-    return record
-
-
 @router.get(
     "/{task_id}/input",
     response_model=InputRequestsPublic,
@@ -36,7 +29,7 @@ async def _task(store: StoreDep, task_id: str) -> TaskRecord:
 )
 async def open_requests(task_id: str, store: StoreDep) -> InputRequestsPublic:
     """What the task waits for: its open requests (none unless it is ``waiting``)."""
-    await _task(store, task_id)
+    await task_or_404(store, task_id)
     return InputRequestsPublic(data=[request_public(r) for r in await store.input_requests(task_id, open_only=True)])
 
 
@@ -50,7 +43,7 @@ async def answer(
     to an answered request is 409. The task resumes, on any process, from the step that asked."""
     from agents.hitl import resume_checkpoint
 
-    record = await _task(store, task_id)
+    record = await task_or_404(store, task_id)
     request = await _request(store, task_id, body.request_id)
     given = body.answer_dict()
     settled = _settled(request, given)

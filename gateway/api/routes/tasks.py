@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 from agents.errors import InputError, UnknownCrewError
 from agents.inputs import validate_inputs
 from agents.schema import CrewSpec
-from gateway.api.deps import ActiveCatalogDep, DispatcherDep, EventLogDep, SettingsDep, StoreDep, scoped
+from gateway.api.deps import ActiveCatalogDep, DispatcherDep, EventLogDep, SettingsDep, StoreDep, scoped, task_or_404
 from gateway.api.errors import ApiError
 from gateway.api.schemas import TaskAccepted, TaskCreate, TaskPublic, TasksPublic, task_links, task_public
 from gateway.settings import Settings
@@ -36,13 +36,6 @@ def _accepted(record: TaskRecord, response: Response) -> TaskAccepted:
     return TaskAccepted(
         id=record.id, status=record.status, config_version=record.config_version, links=task_links(record.id)
     )
-
-
-async def _get(store: StoreDep, task_id: str) -> TaskRecord:
-    record = await store.get_task(task_id)
-    if record is None:
-        raise ApiError(404, "unknown_task", f"no task with id '{task_id}'")
-    return record
 
 
 @router.post(
@@ -124,7 +117,7 @@ async def list_tasks(
 
 @router.get("/{task_id}", response_model=TaskPublic, responses=_ERRORS, dependencies=[scoped("tasks:read")])
 async def get_task(task_id: str, store: StoreDep) -> TaskPublic:
-    return task_public(await _get(store, task_id))
+    return task_public(await task_or_404(store, task_id))
 
 
 @router.post(
@@ -135,7 +128,7 @@ async def get_task(task_id: str, store: StoreDep) -> TaskPublic:
 )
 async def cancel_task(task_id: str, store: StoreDep, log: EventLogDep) -> TaskPublic:
     """Queued: cancelled at once. Running: stops at its next model call, tool call or step."""
-    record = await _get(store, task_id)
+    record = await task_or_404(store, task_id)
     if record.status in TERMINAL:
         raise ApiError(409, "task_finished", f"task {task_id} already ended ({record.status.value})")
     updated = await log.request_cancel(task_id, "cancelled on request")
@@ -159,7 +152,7 @@ async def retry_task(
     settings: SettingsDep,
 ) -> TaskAccepted:
     """A new task with the same crew and inputs, on the active config (and its crew's webhook)."""
-    record = await _get(store, task_id)
+    record = await task_or_404(store, task_id)
     if record.status not in TERMINAL:
         raise ApiError(409, "task_not_finished", f"task {task_id} is still {record.status.value}")
     if record.crew not in catalog.crews:

@@ -8,8 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from gateway.api.deps import StoreDep, scoped
-from gateway.api.errors import ApiError
+from gateway.api.deps import StoreDep, scoped, task_or_404
 from gateway.store import DeliveryRecord, WebhookRecord
 from gateway.webhooks.delivery import delivery_id
 
@@ -83,8 +82,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {404: {"description": "unknown task"}
 @router.get("/{task_id}/webhooks", response_model=TaskWebhooks, responses=_ERRORS, dependencies=[scoped("tasks:read")])
 async def task_webhooks(task_id: str, store: StoreDep) -> TaskWebhooks:
     """The task's webhooks, each with its delivery attempts (oldest first, the first 1000)."""
-    if await store.get_task(task_id) is None:
-        raise ApiError(404, "unknown_task", f"no task with id '{task_id}'")
+    await task_or_404(store, task_id)
     hooks = await store.webhooks_for_task(task_id)
     deliveries = await store.webhook_deliveries(task_id, MAX_DELIVERIES) if hooks else []
     return TaskWebhooks(data=[_public(h, deliveries) for h in hooks])
