@@ -11,9 +11,7 @@ from __future__ import annotations
 import contextvars
 import json
 import os
-import shutil
 from collections import Counter
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,20 +31,6 @@ CREW = "incident_triage_reviewed"
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
     return load_catalog(PROJECT / "configs")
-
-
-def no_suspect_repo(repo: Path) -> None:
-    """The failing file was written two months before the incident; the only recent commit is unrelated."""
-    shutil.rmtree(repo)
-    (repo / small_incident.FILE).parent.mkdir(parents=True)
-    long_ago = small_incident.START - timedelta(days=60)
-    small_incident._git(repo, "init", "-q", "-b", "main", when=long_ago)
-    (repo / small_incident.FILE).write_text(small_incident._AFTER)
-    small_incident._git(repo, "add", "-A", when=long_ago)
-    small_incident._git(repo, "commit", "-q", "-m", "pricing: totals", when=long_ago)
-    (repo / "README.md").write_text("How to run the checkout service.\n")
-    small_incident._git(repo, "add", "-A", when=small_incident.START)
-    small_incident._git(repo, "commit", "-q", "-m", "docs: readme", when=small_incident.START)
 
 
 class Runs:
@@ -141,7 +125,7 @@ def test_ask_human_pauses_when_no_commit_explains_the_error_and_the_answer_is_us
     catalog: Catalog, tmp_path: Path
 ) -> None:
     incident = small_incident.make_incident(tmp_path)
-    no_suspect_repo(incident["repo"])
+    small_incident.make_no_suspect_repo(incident["repo"])
     runs = Runs(catalog, incident)
     question, checkpoint = runs.pause()
 
@@ -166,7 +150,7 @@ def test_ask_human_pauses_when_no_commit_explains_the_error_and_the_answer_is_us
 
 def test_a_stored_answer_to_another_question_is_not_used_the_run_asks_again(catalog: Catalog, tmp_path: Path) -> None:
     incident = small_incident.make_incident(tmp_path)
-    no_suspect_repo(incident["repo"])
+    small_incident.make_no_suspect_repo(incident["repo"])
     runs = Runs(catalog, incident)
     question, checkpoint = runs.pause()
     resumed = resume_checkpoint(checkpoint, question, Answer(answer="a certificate rotation"))
@@ -180,7 +164,7 @@ def test_a_stored_answer_to_another_question_is_not_used_the_run_asks_again(cata
 
 def test_only_an_agent_with_the_tool_asks(catalog: Catalog, tmp_path: Path) -> None:
     incident = small_incident.make_incident(tmp_path)
-    no_suspect_repo(incident["repo"])
+    small_incident.make_no_suspect_repo(incident["repo"])
     runs = Runs(catalog, incident, crew="incident_triage")
 
     outcome = runs.run()

@@ -8,9 +8,7 @@ the error (a repository whose only recent commit is unrelated).
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +134,7 @@ def test_a_question_is_answered_through_the_api_and_the_answer_is_used(
     gw: Gateway, incident: dict, tmp_path: Path
 ) -> None:
     small = small_incident.make_incident(incident["root"] / f"no-suspect-{tmp_path.name}")  # under the roots
-    no_suspect_repo(small["repo"])
+    small_incident.make_no_suspect_repo(small["repo"])
     task_id = submit(gw, {**small, "dir": small["root"]})
     question = waiting(gw, task_id)
     assert (question["kind"], question["step"], question["output"]) == ("question", "investigate_code", None)
@@ -259,18 +257,3 @@ def test_kill_9_while_waiting_then_the_answer_resumes_it_with_each_step_started_
         assert not any(e["type"] == "task.restarted" for e in log)  # waiting is not running: nothing to restart
     finally:
         gw.stop()
-
-
-def no_suspect_repo(repo: Path) -> None:
-    """The failing file was written two months before the incident; the only recent commit is unrelated."""
-    if repo.exists():
-        shutil.rmtree(repo)
-    (repo / small_incident.FILE).parent.mkdir(parents=True)
-    long_ago = small_incident.START - timedelta(days=60)
-    small_incident._git(repo, "init", "-q", "-b", "main", when=long_ago)
-    (repo / small_incident.FILE).write_text(small_incident._AFTER)
-    small_incident._git(repo, "add", "-A", when=long_ago)
-    small_incident._git(repo, "commit", "-q", "-m", "pricing: totals", when=long_ago)
-    (repo / "README.md").write_text("How to run the checkout service.\n")
-    small_incident._git(repo, "add", "-A", when=small_incident.START)
-    small_incident._git(repo, "commit", "-q", "-m", "docs: readme", when=small_incident.START)

@@ -291,31 +291,6 @@ def test_a_price_on_the_offline_model_is_refused(tmp_path: Path) -> None:
 # several processes
 
 
-class MetricsWorker(Worker):
-    """``crewgate worker`` with ``--metrics-port``."""
-
-    def __init__(self, *args: Any, metrics_port: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.metrics_port = metrics_port
-
-    def launch(self) -> MetricsWorker:
-        import uuid
-
-        self.started_at_line = len(self.logs().splitlines())
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "worker", "--concurrency", str(self.concurrency)]
-                + ["--name", f"celery@{self.workdir.name}-{uuid.uuid4().hex[:6]}"]
-                + ["--metrics-port", str(self.metrics_port), "--metrics-host", "127.0.0.1"],
-                cwd=PROJECT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return self
-
-
 def celery_settings(redis_url: str, redis_prefix: str, database_url: str) -> dict[str, Any]:
     return {
         "dispatcher": "celery",
@@ -363,12 +338,12 @@ def test_a_worker_on_another_host_serves_its_own_metrics(
     settings = celery_settings(redis_url, redis_prefix, private_pg)
     gateway = Gateway(tmp_path / "gw", config_dir=PROJECT / "configs", roots=incident["root"], **settings)
     port = free_port()
-    worker = MetricsWorker(
+    worker = Worker(
         tmp_path / "w",
         config_dir=PROJECT / "configs",
         roots=incident["root"],
         concurrency=1,
-        metrics_port=port,
+        args=("--metrics-port", str(port), "--metrics-host", "127.0.0.1"),
         **settings,
     )
     worker.env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the worker makes a directory of its own

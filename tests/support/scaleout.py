@@ -96,10 +96,21 @@ def alive(pid: int) -> bool:
 class Worker:
     """A ``crewgate worker`` subprocess in a session of its own."""
 
-    def __init__(self, workdir: Path, *, config_dir: Path, roots: Path, concurrency: int = 2, **settings: Any) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        config_dir: Path,
+        roots: Path,
+        concurrency: int = 2,
+        args: tuple[str, ...] = (),
+        **settings: Any,
+    ) -> None:
+        """``args``: more options for ``crewgate worker``."""
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.concurrency = concurrency
+        self.args = args
         self.env = dict(os.environ)
         self.env.update(
             {
@@ -135,7 +146,8 @@ class Worker:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "gateway.cli", "worker", "--concurrency", str(self.concurrency)]
-                + ["--name", f"celery@{self.workdir.name}-{uuid.uuid4().hex[:6]}"],  # one host, several workers
+                + ["--name", f"celery@{self.workdir.name}-{uuid.uuid4().hex[:6]}"]  # one host, several workers
+                + list(self.args),
                 cwd=PROJECT,
                 env=self.env,
                 stdout=log,

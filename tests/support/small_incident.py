@@ -8,6 +8,7 @@ hostile text where logs put text.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -101,3 +102,19 @@ def make_incident(
         "file_line": f"{FILE}:{LINE}",
         "onset": (ONSET + timedelta(seconds=13, microseconds=885000)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
     }
+
+
+def make_no_suspect_repo(repo: Path) -> None:
+    """Replace ``repo`` with one where the failing file was written two months before the
+    incident and the only recent commit is unrelated: no commit explains the error."""
+    if repo.exists():
+        shutil.rmtree(repo)
+    (repo / FILE).parent.mkdir(parents=True)
+    long_ago = START - timedelta(days=60)
+    _git(repo, "init", "-q", "-b", "main", when=long_ago)
+    (repo / FILE).write_text(_AFTER)
+    _git(repo, "add", "-A", when=long_ago)
+    _git(repo, "commit", "-q", "-m", "pricing: totals", when=long_ago)
+    (repo / "README.md").write_text("How to run the checkout service.\n")
+    _git(repo, "add", "-A", when=START)
+    _git(repo, "commit", "-q", "-m", "docs: readme", when=START)
