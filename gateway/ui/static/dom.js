@@ -80,19 +80,22 @@ export function oneLine(value, limit = 160) {
   return text.length > limit ? `${text.slice(0, limit - 1)}…` : text;
 }
 
-// Calls fn at most once per animation frame, with every item queued since the last call.
-export function frameBatcher(fn) {
+// Calls fn once per animation frame with the items queued since, in slices of ``slice``
+// items while the frame's budget lasts; what is left waits for the next frame. A replay of
+// thousands of events then never holds the page for longer than about one budget.
+export function frameBatcher(fn, { slice = 64, budgetMs = 10 } = {}) {
   let queue = [];
   let scheduled = false;
+  const flush = () => {
+    const started = performance.now();
+    while (queue.length && performance.now() - started < budgetMs) fn(queue.splice(0, slice));
+    scheduled = queue.length > 0;
+    if (scheduled) requestAnimationFrame(flush);
+  };
   return (item) => {
     queue.push(item);
     if (scheduled) return;
     scheduled = true;
-    requestAnimationFrame(() => {
-      const items = queue;
-      queue = [];
-      scheduled = false;
-      fn(items);
-    });
+    requestAnimationFrame(flush);
   };
 }
