@@ -156,7 +156,7 @@ def run(quick: bool = False, tasks: int = 20, chars: int = 1600, steps: int = 3)
                 context = browser.new_context(viewport={"width": 1280, "height": 900})
                 context.add_init_script(PROBE)
                 page = context.new_page()
-                pages = {
+                pages: dict[str, Any] = {
                     "blank": f"{gateway.url}/ui/vendor/marked.LICENSE.txt",
                     "list": f"{gateway.url}/ui/#/tasks",
                     "task": lambda ids: f"{gateway.url}/ui/#/tasks/{ids[len(ids) // 2]}",

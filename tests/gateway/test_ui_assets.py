@@ -80,7 +80,9 @@ async def test_an_unknown_asset_is_a_404_not_the_page(tmp_path: Path) -> None:
 
 def test_every_asset_is_in_the_package_data() -> None:
     """An installed gateway (not an editable checkout) serves the same page."""
-    patterns = tomllib.loads((PROJECT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["gateway.ui"]
+    patterns = tomllib.loads((PROJECT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "gateway.ui"
+    ]
     for path in STATIC.rglob("*"):
         if path.is_file():
             relative = str(path.relative_to(STATIC.parent))

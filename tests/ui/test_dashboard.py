@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -43,7 +44,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory, roots: Path) -> Iterator[Gatewa
     gateway.stop()
 
 
-def _inputs(incident: dict) -> dict[str, str]:
+def _inputs(incident: dict[str, Any]) -> dict[str, str]:
     return {"service": "checkout", "logs": str(incident["logs"]), "repo": str(incident["repo"])}
 
 

@@ -83,9 +83,7 @@ def _sign_in(page: Page, key: str) -> None:
     expect(form).to_have_count(0)
 
 
-def test_a_read_only_key_sees_no_submit_or_answer_controls_and_an_admin_key_answers(
-    page: Page, tmp_path: Path
-) -> None:
+def test_a_read_only_key_sees_no_submit_or_answer_controls_and_an_admin_key_answers(page: Page, tmp_path: Path) -> None:
     incident = small_incident.make_incident(tmp_path / "roots")
     configs = write_configs(tmp_path / "configs")
     gateway = start_gateway(tmp_path / "gw", configs, tmp_path / "roots", jwt_secret="s" * 40)
