@@ -2,7 +2,7 @@
 // The server checks the inputs; its 422 details are shown on the fields they name.
 
 import { api } from "../api.js";
-import { clear, h, setText } from "../dom.js";
+import { h, setText } from "../dom.js";
 
 function fieldFor(name, schema, required) {
   const id = `input-${name}`;
@@ -79,17 +79,22 @@ export function startForm(crews, { onStarted }) {
     h("h2", {}, "Start a crew"), h("label", {}, "Crew ", select), about, fields, h("div", { class: "actions" }, button), general);
   let properties = {};
 
+  let loading = 0;
   async function load() {
-    clear(fields);
+    const mine = ++loading; // a newer choice of crew wins over an answer still on its way
     general.hidden = true;
+    button.disabled = true;
     try {
       const crew = await api.crew(select.value);
+      if (mine !== loading) return;
       setText(about, crew.description);
       properties = crew.inputs.properties || {};
       const required = new Set(crew.inputs.required || []);
-      for (const [name, schema] of Object.entries(properties)) fields.append(fieldFor(name, schema, required.has(name)));
+      fields.replaceChildren(...Object.entries(properties).map(([name, schema]) => fieldFor(name, schema, required.has(name))));
     } catch (err) {
-      showErrors(form, general, err);
+      if (mine === loading) showErrors(form, general, err);
+    } finally {
+      if (mine === loading) button.disabled = false;
     }
   }
 

@@ -150,6 +150,7 @@ export function tasksView(caller) {
   function paintWaiting() {
     const open = [...rows.values()].filter((r) => r.task.status === "waiting");
     waiting.hidden = open.length === 0;
+    document.title = open.length ? `(${open.length} waiting) crewgate` : "crewgate";
     waitingList.replaceChildren(...open.map((r) =>
       h("li", { "data-task-id": r.id },
         h("a", { href: `#/tasks/${encodeURIComponent(r.id)}` }, `${r.task.crew} · ${serviceOf(r.task.inputs) || shortId(r.id)}`),
@@ -268,6 +269,7 @@ export function tasksView(caller) {
     stop() {
       stream.stop();
       clearInterval(ticker);
+      document.title = "crewgate";
     },
   };
 }
