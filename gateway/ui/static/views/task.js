@@ -100,7 +100,6 @@ export function taskView(id, caller) {
   summary.append(usage.element);
   let task = null;
   let stopped = false;
-  let panel = null;
 
   function paintTask() {
     setText(status, task.status);
@@ -159,16 +158,18 @@ export function taskView(id, caller) {
     }
   }
 
+  let inputAsked = 0;
   async function refreshInput() {
     if (stopped) return;
+    const mine = ++inputAsked; // answers may come back out of order: only the latest is shown
     try {
       const requests = await api.input(id);
+      if (mine !== inputAsked || stopped) return;
       const open = requests.data.filter((r) => r.status === "open");
       clear(inputBox);
-      panel = open.length ? inputPanel(id, open, caller, () => refreshInput()) : null;
-      if (panel) inputBox.append(panel);
+      if (open.length) inputBox.append(inputPanel(id, open, caller, () => refreshInput()));
     } catch (err) {
-      clear(inputBox).append(h("p", { class: "error" }, `questions not loaded: ${err.message}`));
+      if (mine === inputAsked) clear(inputBox).append(h("p", { class: "error" }, `questions not loaded: ${err.message}`));
     }
   }
 
@@ -196,7 +197,9 @@ export function taskView(id, caller) {
     if (usageChanged) usage.paint();
     if (task && statusChanged) paintTask();
     if (inputChanged) refreshInput();
-    if (terminal) refresh(); // the result, output and usage the terminal event committed with
+    // the result, output and usage the terminal event committed with (already here when the
+    // task had ended before the page opened)
+    if (terminal && !endedBeforeOpen) refresh();
   });
 
   const stream = new ResumableStream({
@@ -214,9 +217,11 @@ export function taskView(id, caller) {
     },
   });
 
+  let endedBeforeOpen = false;
   (async () => {
     await refresh();
     if (stopped) return;
+    endedBeforeOpen = Boolean(task && ["completed", "failed", "cancelled"].includes(task.status));
     if (task && task.status === "waiting") refreshInput();
     stream.start();
   })();

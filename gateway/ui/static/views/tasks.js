@@ -37,6 +37,7 @@ class Row {
     this.seq = -1;
     this.task = { id, status: "queued", crew: "", inputs: {}, created_at: null, started_at: null, finished_at: null, usage: null };
     this.tokens = 0;
+    this.partial = false;
     this.prompt = null;
     this.cells = {
       status: h("span", { class: "status" }),
@@ -56,6 +57,8 @@ class Row {
     this.seq = record.events;
     this.task = record;
     this.tokens = (record.usage && record.usage.total_tokens) || 0;
+    // a run's usage is stored when it ends: until then only the calls seen from here on count
+    this.partial = !record.usage && record.events > 2 && !["completed", "failed", "cancelled"].includes(record.status);
     return true;
   }
 
@@ -75,7 +78,10 @@ class Row {
       this.tokens += (event.data.usage && event.data.usage.total_tokens) || 0;
     } else if (status && ["completed", "failed", "cancelled"].includes(status)) {
       t.finished_at = event.ts;
-      if (event.data.usage && event.data.usage.total_tokens) this.tokens = event.data.usage.total_tokens;
+      if (event.data.usage && event.data.usage.total_tokens) {
+        this.tokens = event.data.usage.total_tokens;
+        this.partial = false;
+      }
     }
     if (event.type === "input.required") this.prompt = event.data.prompt;
     if (event.type === "input.received") this.prompt = null;
@@ -86,11 +92,13 @@ class Row {
     const t = this.task;
     const c = this.cells;
     setText(c.status, t.status);
-    c.status.className = `status s-${t.status}`;
+    const look = `status s-${t.status}`;
+    if (c.status.className !== look) c.status.className = look;
     setText(c.crew, t.crew);
     setText(c.service, serviceOf(t.inputs));
     this.paintClock(now);
-    setText(c.tokens, tokens(this.tokens));
+    setText(c.tokens, this.partial ? `≥ ${tokens(this.tokens)}` : tokens(this.tokens));
+    c.tokens.title = this.partial ? "counted since this page opened; the total comes when the task ends" : "";
   }
 
   paintClock(now) {
@@ -132,17 +140,24 @@ export function tasksView(caller) {
     return true;
   }
 
-  function order() {
+  // Rows in order, newest first. The DOM is touched only where something changed: a whole
+  // table re-laid out on every status change is what made the page stutter with many tasks.
+  function order(touched) {
     const sorted = [...rows.values()].sort((a, b) => String(b.task.created_at).localeCompare(String(a.task.created_at)));
     for (const row of sorted.slice(MAX_ROWS)) rows.delete(row.id);
+    const kept = sorted.slice(0, MAX_ROWS);
     const now = Date.now();
     let shown = 0;
-    for (const row of sorted.slice(0, MAX_ROWS)) {
-      row.el.hidden = !visible(row);
-      shown += row.el.hidden ? 0 : 1;
-      row.paint(now);
+    for (const row of kept) {
+      const hide = !visible(row);
+      if (row.el.hidden !== hide) row.el.hidden = hide;
+      shown += hide ? 0 : 1;
+      if (!touched || touched.has(row)) row.paint(now);
     }
-    body.replaceChildren(...sorted.slice(0, MAX_ROWS).map((r) => r.el));
+    const current = body.children;
+    if (current.length !== kept.length || kept.some((row, i) => current[i] !== row.el)) {
+      body.replaceChildren(...kept.map((r) => r.el));
+    }
     empty.hidden = shown > 0;
     paintWaiting();
   }
@@ -175,9 +190,13 @@ export function tasksView(caller) {
 
   const schedule = frameBatcher((items) => {
     let reorder = false;
+    let fullPaint = false;
     const touched = new Set();
     for (const item of items) {
-      if (item.reorder) reorder = true;
+      if (item.reorder) {
+        reorder = true;
+        fullPaint = true; // a page was merged or a filter changed: every row may differ
+      }
       for (const event of item.events || []) {
         let row = rows.get(event.task_id);
         if (!row) {
@@ -192,7 +211,7 @@ export function tasksView(caller) {
       }
     }
     if (reorder) {
-      order();
+      order(fullPaint ? null : touched);
       return;
     }
     const now = Date.now();
