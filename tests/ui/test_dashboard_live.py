@@ -19,6 +19,7 @@ from tests.support.tcp_proxy import TcpProxy
 from tests.ui.dashboard import (
     RUN_TIMEOUT_MS,
     assert_every_event_once,
+    ended,
     open_task_view,
     seqs_shown,
     start_gateway,
@@ -130,3 +131,38 @@ def test_a_read_only_key_sees_no_submit_or_answer_controls_and_an_admin_key_answ
             assert client.get(f"/v1/tasks/{task_id}", headers=headers).json()["status"] == "completed"
     finally:
         gateway.stop()
+
+
+def test_the_task_list_follows_the_firehose_across_a_dropped_connection(
+    page: Page, browser_log: BrowserLog, tmp_path: Path
+) -> None:
+    model = ScriptedModel(default=text("Part written."), delay_s=0.3)
+    with ScriptedServer(model) as llm:
+        configs = write_streaming_configs(tmp_path / "configs", llm.base_url, steps=4)
+        gateway = start_gateway(tmp_path / "gw", configs, tmp_path)
+        try:
+            with TcpProxy(gateway.port) as proxy, gateway.client() as client:
+                page.goto(f"{proxy.url}/ui/#/tasks")
+                expect(page.locator("[data-testid=connection]")).to_have_text("live")
+
+                def submit(topic: str) -> str:
+                    body = {"crew": "streaming", "inputs": {"topic": topic}}
+                    return str(client.post("/v1/tasks", json=body).json()["id"])
+
+                first = [submit(f"before {i}") for i in range(3)]
+                rows = page.locator("[data-testid=task-list] tbody tr")
+                expect(rows).to_have_count(3)
+                proxy.sever()
+                later = [submit(f"while cut {i}") for i in range(2)]  # made while the page is cut off
+                for task_id in first + later:
+                    done = ended(client, task_id)
+                    row = page.locator(f"[data-testid=task-list] tr[data-task-id='{task_id}']")
+                    expect(row.locator(".status")).to_have_text("completed", timeout=RUN_TIMEOUT_MS)
+                    expect(row.locator("td").nth(6)).to_have_text(f"{done['usage']['total_tokens']:,}")
+                    expect(row.locator("td").nth(3)).to_contain_text("while cut" if task_id in later else "before")
+                expect(rows).to_have_count(5)
+        finally:
+            gateway.stop()
+    firehose = [u for u in browser_log.websockets if "/v1/events" in u]
+    assert len(firehose) >= 2, firehose  # it came back after the cut
+    assert not browser_log.page_errors

@@ -40,6 +40,11 @@ export function whenUnauthorized(fn) {
   onUnauthorized = fn;
 }
 
+// a stream closed 4401: the token stopped working, as a 401 says on a request
+export function unauthorized(message) {
+  onUnauthorized(new ApiError(401, "unauthorized", message));
+}
+
 async function errorOf(response) {
   let body = null;
   try {

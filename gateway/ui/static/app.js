@@ -43,7 +43,9 @@ async function render() {
     link.classList.toggle("active", link.dataset.nav === (where.view === "task" ? "tasks" : where.view));
   }
   if (where.view === "signin" || !caller.me) {
-    if (!caller.me && !(await identify())) {
+    const state = caller.me ? "ok" : await identify();
+    if (state === "error") return;
+    if (state === "signin") {
       show(signinView({ onSignedIn: signedIn }));
       return;
     }
@@ -57,20 +59,21 @@ async function render() {
   else show(tasksView(caller));
 }
 
-// who the token (or the open API) is; false when a sign-in is needed
+// who the token (or the open API) is: "ok", "signin" (a key is needed) or "error" (shown)
 async function identify() {
   try {
     caller.me = await api.me();
   } catch (err) {
     if (err.status === 401) {
       session.clear();
-      return false;
+      return "signin";
     }
-    show({ element: h("p", { class: "error", role: "alert" }, `The gateway did not answer: ${err.message}`) });
-    throw err;
+    const retry = h("button", { type: "button", onclick: () => render() }, "Try again");
+    show({ element: h("div", { class: "card" }, h("p", { class: "error", role: "alert" }, `The gateway did not answer: ${err.message}`), retry) });
+    return "error";
   }
   showCaller();
-  return true;
+  return "ok";
 }
 
 function showCaller() {
@@ -88,7 +91,7 @@ function showCaller() {
 
 async function signedIn() {
   caller.me = null;
-  await identify();
+  if ((await identify()) !== "ok") return;
   if (window.location.hash.startsWith("#/signin")) window.location.hash = "#/tasks";
   else render();
 }
@@ -102,12 +105,12 @@ function signOut(message) {
   show(signinView({ onSignedIn: signedIn, message }));
 }
 
+// a token that stopped working (expired, its key revoked), or keys created since the page opened
 whenUnauthorized((error) => {
-  if (caller.me && caller.me.auth !== "open") signOut(`Signed out: ${error.message}`);
+  if (caller.me) signOut(`Signed out: ${error.message}`);
 });
 signout.addEventListener("click", () => signOut("Signed out."));
 window.addEventListener("hashchange", () => render());
-window.addEventListener("crewgate:unauthorized", (e) => signOut(e.detail));
 
 // the vendored scripts are deferred: start once they have run
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => render());

@@ -4,7 +4,7 @@
 // with after=<the last cursor seen>, so nothing is missed. Events at or below the cursor
 // (a replay overlapping what arrived) are dropped here, so nothing is shown twice.
 
-import { socketUrl } from "./api.js";
+import { socketUrl, unauthorized } from "./api.js";
 
 const TERMINAL = new Set(["task.completed", "task.failed", "task.cancelled"]);
 const CLOSE_UNAUTHORIZED = 4401;
@@ -101,6 +101,7 @@ export class ResumableStream {
     }
     if ([CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN, CLOSE_UNKNOWN].includes(close.code)) {
       this.onState("refused", { code: close.code, reason: close.reason });
+      if (close.code === CLOSE_UNAUTHORIZED) unauthorized(close.reason || "the token is no longer valid");
       return;
     }
     // a drop, a restart, a slow-watcher close (1013), the socket cap (1008): come back from the cursor
