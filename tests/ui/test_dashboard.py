@@ -166,7 +166,7 @@ def test_a_question_feedback_and_approval_are_answered_from_the_page(page: Page,
     again.get_by_role("button", name="Approve").click()
 
     wait_until_ended(page)
-    expect(page.locator("[data-testid=input-request]")).to_have_count(0)
+    expect(page.locator("[data-testid=input-request]")).to_be_hidden()
     expect(page.locator("[data-testid=report]")).to_contain_text(feedback)
     with gw.client() as client:
         answers = [e["data"] for e in events_of(client, task_id) if e["type"] == "input.received"]

@@ -6,7 +6,7 @@ import { api } from "../api.js";
 import { h, setText } from "../dom.js";
 import { renderMarkdown } from "../markdown.js";
 
-function requestCard(taskId, request, caller, done) {
+export function requestCard(taskId, request, caller, done) {
   const error = h("p", { class: "error", role: "alert", hidden: true });
   const card = h("article", { class: "request", "data-request-id": request.request_id, "data-kind": request.kind },
     h("h3", {}, request.kind === "question" ? "An agent asks" : `Review the answer of ${request.step}`),
@@ -55,7 +55,31 @@ function requestCard(taskId, request, caller, done) {
   return card;
 }
 
-export function inputPanel(taskId, requests, caller, done) {
-  return h("section", { class: "card waiting", "data-testid": "input-request" },
-    h("h2", {}, "Waiting for you"), requests.map((r) => requestCard(taskId, r, caller, done)));
+// The open requests of a task. A refresh keeps the card of a request that is still open as it
+// is, so what a person is typing survives every event that arrives meanwhile.
+export class InputPanel {
+  constructor(taskId, caller, done) {
+    this.taskId = taskId;
+    this.caller = caller;
+    this.done = done;
+    this.cards = new Map();
+    this.element = h("section", { class: "card waiting", "data-testid": "input-request", hidden: true }, h("h2", {}, "Waiting for you"));
+  }
+
+  show(open) {
+    const ids = new Set(open.map((r) => r.request_id));
+    for (const [id, card] of this.cards) {
+      if (!ids.has(id)) {
+        card.remove();
+        this.cards.delete(id);
+      }
+    }
+    for (const request of open) {
+      if (this.cards.has(request.request_id)) continue;
+      const card = requestCard(this.taskId, request, this.caller, this.done);
+      this.cards.set(request.request_id, card);
+      this.element.append(card);
+    }
+    this.element.hidden = this.cards.size === 0;
+  }
 }

@@ -6,7 +6,7 @@ import { api } from "../api.js";
 import { clear, cost, duration, frameBatcher, h, setText, shortId, tokens } from "../dom.js";
 import { renderMarkdown } from "../markdown.js";
 import { isTerminal, ResumableStream } from "../stream.js";
-import { inputPanel } from "./input.js";
+import { InputPanel } from "./input.js";
 import { Timeline } from "./timeline.js";
 
 const FINDINGS = [
@@ -87,7 +87,9 @@ export function taskView(id, caller) {
   const conn = h("span", { class: "conn", "data-testid": "connection" }, "connecting");
   const meta = h("p", { class: "muted small meta" });
   const actions = h("span", { class: "actions" });
-  const inputBox = h("div", { "data-testid": "input-box" });
+  const questions = new InputPanel(id, caller, () => refreshInput());
+  const inputError = h("p", { class: "error", hidden: true });
+  const inputBox = h("div", { "data-testid": "input-box" }, questions.element, inputError);
   const summary = h("div", { class: "cards" });
   const usage = new AgentUsage();
   const report = h("section", { class: "card report", "data-testid": "report", hidden: true });
@@ -165,11 +167,13 @@ export function taskView(id, caller) {
     try {
       const requests = await api.input(id);
       if (mine !== inputAsked || stopped) return;
-      const open = requests.data.filter((r) => r.status === "open");
-      clear(inputBox);
-      if (open.length) inputBox.append(inputPanel(id, open, caller, () => refreshInput()));
+      setText(inputError, "");
+      inputError.hidden = true;
+      questions.show(requests.data.filter((r) => r.status === "open"));
     } catch (err) {
-      if (mine === inputAsked) clear(inputBox).append(h("p", { class: "error" }, `questions not loaded: ${err.message}`));
+      if (mine !== inputAsked) return;
+      setText(inputError, `questions not loaded: ${err.message}`);
+      inputError.hidden = false;
     }
   }
 

@@ -97,7 +97,7 @@ class Row {
     setText(c.crew, t.crew);
     setText(c.service, serviceOf(t.inputs));
     this.paintClock(now);
-    setText(c.tokens, this.partial ? `≥ ${tokens(this.tokens)}` : tokens(this.tokens));
+    setText(c.tokens, this.partial && this.tokens ? `≥ ${tokens(this.tokens)}` : tokens(this.tokens));
     c.tokens.title = this.partial ? "counted since this page opened; the total comes when the task ends" : "";
   }
 
@@ -162,8 +162,24 @@ export function tasksView(caller) {
     paintWaiting();
   }
 
+  // what a waiting task asks, for tasks that were waiting before the page opened
+  const asked = new Set();
+  async function fetchPrompt(row) {
+    asked.add(row.id);
+    try {
+      const open = (await api.input(row.id)).data.filter((r) => r.status === "open");
+      if (open.length && !row.prompt) {
+        row.prompt = open[0].prompt;
+        paintWaiting();
+      }
+    } catch {
+      // the list still links to the task
+    }
+  }
+
   function paintWaiting() {
     const open = [...rows.values()].filter((r) => r.task.status === "waiting");
+    for (const row of open.slice(0, 20)) if (!row.prompt && !asked.has(row.id)) fetchPrompt(row);
     waiting.hidden = open.length === 0;
     document.title = open.length ? `(${open.length} waiting) crewgate` : "crewgate";
     waitingList.replaceChildren(...open.map((r) =>
