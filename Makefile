@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 EXAMPLE := examples/incident
 LINT_PATHS := gateway agents tools tests examples bench
 
-.PHONY: setup run triage validate eval test check bench example clean deploy-tools deploy-configmap
+.PHONY: setup run triage validate eval test check bench example clean deploy-tools deploy-configmap ui-vendor
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -79,3 +79,17 @@ clean:
 
 bench: setup
 	$(BIN)/python -m bench.run
+
+# The dashboard's two browser libraries, copied as published (nothing is built) from the versions
+# pinned in gateway/ui/vendor/package-lock.json: `npm ci` checks each package's integrity hash.
+# Only needed after changing those versions; the copies are committed, so running the gateway
+# needs no Node.js.
+UI_VENDOR := gateway/ui/static/vendor
+ui-vendor:
+	rm -rf $(VENV)/ui-vendor && mkdir -p $(VENV)/ui-vendor
+	cp gateway/ui/vendor/package.json gateway/ui/vendor/package-lock.json $(VENV)/ui-vendor/
+	cd $(VENV)/ui-vendor && npm ci --ignore-scripts --no-audit --no-fund
+	sed '/sourceMappingURL=/d' $(VENV)/ui-vendor/node_modules/marked/lib/marked.umd.js > $(UI_VENDOR)/marked.umd.js
+	sed '/sourceMappingURL=/d' $(VENV)/ui-vendor/node_modules/dompurify/dist/purify.min.js > $(UI_VENDOR)/purify.min.js
+	cp $(VENV)/ui-vendor/node_modules/marked/LICENSE $(UI_VENDOR)/marked.LICENSE.txt
+	cp $(VENV)/ui-vendor/node_modules/dompurify/LICENSE $(UI_VENDOR)/dompurify.LICENSE.txt

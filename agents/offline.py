@@ -21,6 +21,7 @@ The same inputs always produce the same calls and the same report.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -373,7 +374,7 @@ def _verdict(findings: TriageFindings) -> str:
     deploy = _deploy_text(findings)
     commit = f"commit `{sha}`{_md(f' {subject!r}' if subject else '')}"
     shipped = _md(f", which reached production in deploy {deploy}" if deploy else "")
-    at = f"`{_md(findings.file)}:{findings.line}`"
+    at = _code(f"{findings.file}:{findings.line}")
     if _changed_the_failing_line(findings):
         cause = f", a line last changed before the onset by {commit}{shipped}."
     else:  # a dependency bump, a config value, a change elsewhere in the function: say which
@@ -381,7 +382,7 @@ def _verdict(findings: TriageFindings) -> str:
         reason = lead_reason(top.reasons) if top is not None else None
         why = f": {_md(reason)}" if reason else ""
         cause = f". The change behind it is {commit}{shipped}{why}."
-    text = f"The new error `{_md(findings.signature)}`{_md(detail)} is raised at {at}{cause}"
+    text = f"The new error {_code(findings.signature)}{_md(detail)} is raised at {at}{cause}"
     return f"{text} Confidence: **{findings.confidence}** ({_md(findings.reason or '')})."
 
 
@@ -464,10 +465,10 @@ def _examined_lines(findings: TriageFindings) -> list[str]:
     if seen.frames is not None:
         out.append(f"{seen.frames} stack frame(s)")
     if seen.repo_files:
-        out.append("repository files " + ", ".join(f"`{_md(f)}`" for f in seen.repo_files[:8]))
+        out.append("repository files " + ", ".join(_code(f) for f in seen.repo_files[:8]))
     if seen.commits:
         out.append(
-            f"{len(seen.commits)} commit(s) considered: " + ", ".join(f"`{_md(c[:7])}`" for c in seen.commits[:8])
+            f"{len(seen.commits)} commit(s) considered: " + ", ".join(_code(c[:7]) for c in seen.commits[:8])
         )
     return out
 
@@ -504,12 +505,22 @@ def _conclusion(facts: dict[str, Any]) -> str | None:
     subject = f" '{facts['commit_subject']}'" if facts.get("commit_subject") else ""
     return (
         (
-            f"The new error `{facts['signature']}`{count}{since} is raised at `{facts['file_line']}`, "
-            f"a line last changed before the onset by commit `{str(facts['commit'])[:12]}`{subject}."
+            f"The new error {_code(facts['signature'])}{count}{since} is raised at {_code(facts['file_line'])}, "
+            f"a line last changed before the onset by commit {_code(str(facts['commit'])[:12])}{subject}."
         )
         .replace(" ( since", " (since")
         .replace(" ()", "")
     )
+
+
+def _code(value: Any) -> str:
+    """``value`` as an inline code span, shown exactly: Markdown escapes do not work inside one,
+    so the fence is longer than any run of backticks in it (CommonMark's rule)."""
+    text = str(value).replace("\n", " ")
+    runs = [len(r) for r in re.findall(r"`+", text)]
+    fence = "`" * (max(runs, default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or (text.startswith(" ") and text.endswith(" ")) else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _md(value: Any) -> str:

@@ -27,6 +27,7 @@ from agents.events import EventDraft, EventMapper, EventType
 from agents.facts import FactsLedger
 from agents.hitl import Checkpoint, InputNeeded, Progress, QuestionAsked, load_checkpoint
 from agents.outputs import BadOutputError
+from agents.prices import COST_DECIMALS, Prices
 from tools._result import printable
 
 __all__ = ["BadOutputError", "InputNeeded", "RunCancelled", "RunOutcome", "run_crew"]
@@ -53,6 +54,7 @@ class RunOutcome:
     result: str  # the report a person reads (control characters escaped)
     usage: dict[str, int] = field(default_factory=dict)
     output: dict[str, Any] | None = None  # machine-readable findings: a JSON object, or None
+    cost_usd: float = 0.0  # the model calls of this run, at their profiles' prices
 
 
 def run_crew(
@@ -83,10 +85,13 @@ def run_crew(
     mapper = EventMapper(assembled.agent_keys)
     lock = threading.Lock()
     usage: dict[str, int] = {}
+    prices = Prices(catalog)
+    cost = 0.0  # of this run's model calls, summed in the sink
 
     ledger = assembled.ledger
 
     def sink(_source: Any, event: Any) -> None:
+        nonlocal cost
         with lock:
             draft = mapper.map(event)
             if draft is None:
@@ -96,6 +101,7 @@ def run_crew(
                 progress.started(draft.step)
             if draft.type is EventType.llm_completed:
                 _count(usage, draft)
+                cost += _priced(prices, draft)
             if draft.type in _CHECKPOINTS:
                 stop = cancelled()
                 if stop is not None:
@@ -114,7 +120,9 @@ def run_crew(
         reset_stream_sinks(token)
     if not usage.get("total_tokens"):  # a provider that reports usage only on the crew output
         usage.update(_crew_usage(output))
-    return RunOutcome(result=printable(str(output.raw)), usage=usage, output=_output(assembled))
+    return RunOutcome(
+        result=printable(str(output.raw)), usage=usage, output=_output(assembled), cost_usd=round(cost, COST_DECIMALS)
+    )
 
 
 def _resumed(catalog: Catalog, crew_name: str, checkpoint: dict[str, Any] | None) -> Checkpoint | None:
@@ -131,6 +139,16 @@ def _count(usage: dict[str, int], draft: EventDraft) -> None:
     usage["model_calls"] = usage.get("model_calls", 0) + 1
     for key, value in (draft.data.get("usage") or {}).items():
         usage[key] = usage.get(key, 0) + value
+
+
+def _priced(prices: Prices, draft: EventDraft) -> float:
+    """Put the call's cost on its llm.completed draft (``data.cost_usd``, when it reports usage)."""
+    usage = draft.data.get("usage")
+    if not usage:
+        return 0.0
+    cost = prices.cost(draft.agent, str(draft.data.get("model") or ""), usage)
+    draft.data["cost_usd"] = cost
+    return cost
 
 
 def _kickoff(assembled: AssembledCrew, inputs: Mapping[str, Any], progress: Progress) -> Any:

@@ -233,10 +233,10 @@ class ModelProfile(_Strict):
     max_retries: int = Field(default=2, ge=0, le=10)
     stream: bool = False
     price_per_1m_input_tokens: float | None = Field(
-        default=None, ge=0, le=10_000, description="USD per million prompt tokens, for the cost metric; unset: 0"
+        default=None, ge=0, le=10_000, description="USD per million prompt tokens, to price model calls; unset: 0"
     )
     price_per_1m_output_tokens: float | None = Field(
-        default=None, ge=0, le=10_000, description="USD per million completion tokens, for the cost metric; unset: 0"
+        default=None, ge=0, le=10_000, description="USD per million completion tokens, to price model calls; unset: 0"
     )
 
     @model_validator(mode="before")

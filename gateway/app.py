@@ -29,6 +29,7 @@ from gateway.ratelimits import Limits
 from gateway.settings import Settings, get_settings
 from gateway.store import Store, open_store
 from gateway.tracing import setup_tracing, shutdown_tracing
+from gateway.ui import install_ui
 from gateway.wakeups import open_wakeups
 from gateway.webhooks.delivery import WebhookDeliverer
 
@@ -255,6 +256,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.metrics:
         app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
     install_openapi(app, settings)
+    install_ui(app)
     RedactSecrets.install()
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.add_middleware(LimitHeaders)

@@ -21,7 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import jwt
 import structlog
@@ -36,6 +36,7 @@ __all__ = [
     "AuthError",
     "Authenticator",
     "Principal",
+    "Via",
     "env_key_id",
     "key_hash",
     "new_key",
@@ -50,6 +51,8 @@ _KEY = re.compile(r"^cgk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 JWT_ISSUER = "crewgate"
 TOUCH_EVERY_S = 60.0  # last_used_at is written at most this often per key
 
+Via = Literal["open", "key", "env", "jwt"]  # how a principal was admitted
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -58,7 +61,7 @@ class Principal:
 
     key_id: str | None
     scopes: frozenset[str]
-    via: str  # key | env | jwt | open
+    via: Via
 
     def missing(self, needed: list[str]) -> list[str]:
         if ADMIN in self.scopes:

@@ -85,7 +85,7 @@ def execute_task(
             log.warning("task failed", code=code, error=message, exc_info=code == "crew_error")
             return TaskOutcome("failed", error_code=code, error=message, duration_s=elapsed)
         elapsed = time.perf_counter() - started
-        done = {"usage": outcome.usage, "duration_ms": round(elapsed * 1000)}
+        done = {"usage": outcome.usage, "cost_usd": outcome.cost_usd, "duration_ms": round(elapsed * 1000)}
         publish(EventDraft(EventType.task_completed, data=done))
         log.info("task completed", duration_s=round(elapsed, 3), total_tokens=outcome.usage.get("total_tokens"))
         return TaskOutcome(

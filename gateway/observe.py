@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from agents.catalog import Catalog
 from agents.events import EventDraft, EventType
-from agents.schema import ModelProfile
 from gateway import metrics
 from gateway.tracing import RunTrace, tracer
 
@@ -29,37 +27,13 @@ _STATUS_OF = {
 }
 
 
-@dataclass(frozen=True)
-class _Price:
-    input_per_token: float
-    output_per_token: float
-
-
-def _price(profile: ModelProfile | None) -> _Price:
-    if profile is None:
-        return _Price(0.0, 0.0)
-    return _Price(
-        (profile.price_per_1m_input_tokens or 0.0) / 1e6,
-        (profile.price_per_1m_output_tokens or 0.0) / 1e6,
-    )
-
-
-def _prices(catalog: Catalog) -> tuple[dict[str, _Price], dict[str, _Price]]:
-    """Prices by agent (its profile), and by model string for calls with no agent of ours
-    (a hierarchical crew's built-in manager, on ``manager_model``)."""
-    by_agent = {name: _price(catalog.profile(spec.model)[1]) for name, spec in catalog.agents.items()}
-    by_model = {str(p.model or name): _price(p) for name, p in catalog.profiles.items()}
-    return by_agent, by_model
-
-
 class RunMetrics:
     """Step durations, model calls, tokens, cost and tool calls of one run."""
 
-    def __init__(self, catalog: Catalog, crew: str) -> None:
+    def __init__(self, crew: str) -> None:
         self.crew = crew
         self.started = time.perf_counter()
         self._steps: dict[str, float] = {}
-        self._by_agent, self._by_model = _prices(catalog)
 
     def see(self, draft: EventDraft) -> None:
         handler = _HANDLERS.get(draft.type)
@@ -78,11 +52,10 @@ class RunMetrics:
         agent, model = draft.agent or "", str(draft.data.get("model") or "")
         usage = draft.data.get("usage") or {}
         prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-        price = self._by_agent.get(agent) or self._by_model.get(model) or _Price(0.0, 0.0)
         metrics.LLM_CALLS.labels(self.crew, agent, model).inc()
         metrics.LLM_TOKENS.labels(self.crew, agent, model, "prompt").inc(prompt)
         metrics.LLM_TOKENS.labels(self.crew, agent, model, "completion").inc(completion)
-        cost = prompt * price.input_per_token + completion * price.output_per_token
+        cost = float(draft.data.get("cost_usd") or 0.0)  # priced by the run (agents.prices) before it was stored
         metrics.LLM_COST.labels(self.crew, agent, model).inc(cost)
 
     def _tool(self, draft: EventDraft) -> None:
@@ -129,4 +102,4 @@ class RunObserver:
 def observe_run(task_id: str, crew: str, attempt: int, catalog: Catalog) -> RunObserver:
     active = tracer()
     trace = RunTrace(active, task_id, crew, attempt, catalog.version) if active is not None else None
-    return RunObserver(RunMetrics(catalog, crew) if metrics.enabled() else None, trace)
+    return RunObserver(RunMetrics(crew) if metrics.enabled() else None, trace)

@@ -133,7 +133,9 @@ def _fix_operation(operation: dict[str, Any], *, open_access: bool) -> None:
     if "requestBody" in operation:
         wanted |= {"400", "413", "422"}
     if operation.get("security"):
-        wanted |= {"401", "403"}
+        wanted.add("401")
+        if any(req.get(OAUTH2) for req in operation["security"]):  # a scope to lack (not GET /v1/auth/me)
+            wanted.add("403")
         if open_access and {} not in operation["security"]:
             operation["security"].append({})  # without keys a token is accepted but not needed
     for code in sorted(wanted):

@@ -253,3 +253,17 @@ def test_a_tls_failure_is_not_blamed_on_code_unless_a_commit_set_what_it_quotes(
     else:
         assert found.suspect is None and found.cause_in_repo is False and found.confidence == "low"
         assert "TLS failure ('SSLHandshakeException')" in (found.reason or "") and "escalate" in found.next_action
+
+
+def test_code_in_the_report_reads_exactly_as_logged_and_markup_in_it_stays_text() -> None:
+    """A signature or path in an inline code span shows as it was logged: no stray escapes,
+    and the HTML in it is text (rendered here with a CommonMark parser)."""
+    from markdown_it import MarkdownIt
+
+    signature = "KeyError: '<img src=x onerror=alert(1)>' in `price_map[*]`"
+    facts = {**FACTS, "signature": signature, "file": "fx/rate_cache.py", "commit": "1234567abcdef"}
+    found = build_triage_findings(facts, Evidence(), "fx")
+    html = MarkdownIt("commonmark").render(write_report([], facts, [], found))
+    assert "<code>KeyError: '&lt;img src=x onerror=alert(1)&gt;' in `price_map[*]`</code>" in html
+    assert "<code>fx/rate_cache.py:12</code>" in html
+    assert "<img" not in html

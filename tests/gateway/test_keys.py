@@ -80,10 +80,15 @@ def test_the_first_key_turns_auth_on_and_revoking_it_does_not_turn_it_off(opened
     url = opened.env["CREWGATE_DATABASE_URL"]
     with opened.client() as c:
         assert c.get("/v1/tasks").status_code == 200  # open: no key anywhere
+        everything = ["admin", "configs:read", "events:read", "input:write", "tasks:read", "tasks:write"]
+        assert c.get("/v1/auth/me").json() == {"auth": "open", "key_id": None, "scopes": everything, "admin": True}
         key = create_key(url, "first", "tasks:read")
         refused = wait_for(lambda: (r := c.get("/v1/tasks")).status_code == 401 and r)  # within the cache period
         assert refused.headers["www-authenticate"] == "Bearer"
+        assert c.get("/v1/auth/me").json()["error"]["code"] == "unauthorized"
         assert c.get("/v1/tasks", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+        me = c.get("/v1/auth/me", headers={"Authorization": f"Bearer {key}"}).json()
+        assert me == {"auth": "key", "key_id": key.split("_")[1], "scopes": ["tasks:read"], "admin": False}
         listed = keys_cli(url, "list").stdout
         assert "first" in listed and "-" in listed
         key_id = key.split("_")[1]

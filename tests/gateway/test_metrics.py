@@ -161,6 +161,8 @@ def test_a_triage_is_counted_by_crew_agent_and_model(gw: Gateway, incident: dict
         assert value(after, "crewgate_llm_tokens_total", **labels, kind="completion") == counted["completion"] > 0
         assert value(after, "crewgate_llm_calls_total", **labels) == counted["calls"]
         assert value(after, "crewgate_llm_cost_usd_total", **labels) == 0  # the offline model is free
+    assert all(e["data"]["cost_usd"] == 0.0 for e in log if e["type"] == "llm.completed")  # and says so
+    assert log[-1]["type"] == "task.completed" and log[-1]["data"]["cost_usd"] == 0.0
     tools = {e["data"]["tool"] for e in log if e["type"] == "tool.finished"}
     assert label_values(after, "crewgate_tool_calls_total", "tool") >= tools
 
@@ -183,14 +185,26 @@ def test_an_unknown_path_is_one_series_whatever_the_path(gw: Gateway) -> None:
 def test_a_priced_model_s_tokens_cost_what_its_profile_says(gw: Gateway) -> None:
     task_id = submit(gw.url, "slow", {"topic": "latency"})
     assert ended(gw.url, task_id) == "completed"
-    usage = usage_by(events(gw.url, task_id))
+    log = events(gw.url, task_id)
+    usage = usage_by(log)
     assert [agent for agent, _ in usage] == ["slow_writer"]
+    calls = [e for e in log if e["type"] == "llm.completed"]
+    assert len(calls) >= 2
+    for call in calls:  # each stored model call carries its own cost, in USD to the micro-dollar
+        tokens = call["data"]["usage"]
+        exact = (tokens["prompt_tokens"] * PRICE_IN + tokens["completion_tokens"] * PRICE_OUT) / 1e6
+        priced = call["data"]["cost_usd"]
+        assert priced > 0 and priced == round(priced, 6) and priced == pytest.approx(exact, abs=5e-7 + 1e-12)
+    spent = sum(call["data"]["cost_usd"] for call in calls)
+    assert log[-1]["type"] == "task.completed" and log[-1]["data"]["cost_usd"] == pytest.approx(spent, abs=1e-9)
     samples = scrape(gw.url)
     for (agent, model_name), counted in usage.items():
         labels = {"crew": "slow", "agent": agent, "model": model_name}
         expected = (counted["prompt"] * PRICE_IN + counted["completion"] * PRICE_OUT) / 1e6
         assert expected > 0
-        assert value(samples, "crewgate_llm_cost_usd_total", **labels) == pytest.approx(expected, rel=1e-9)
+        cost = value(samples, "crewgate_llm_cost_usd_total", **labels)
+        assert cost == pytest.approx(spent, rel=1e-9)  # the metric counts what the events say
+        assert cost == pytest.approx(expected, abs=len(calls) * 5e-7)  # each call rounded to 6 decimals
         assert value(samples, "crewgate_llm_tokens_total", **labels, kind="prompt") == counted["prompt"]
 
 

@@ -227,6 +227,38 @@ def test_a_jwt_from_the_token_endpoint_carries_the_keys_scopes(gw: Gateway, task
         _forbidden(c.get(f"/v1/tasks/{task_id}/events"), "events:read")
 
 
+def test_me_says_who_the_caller_is_and_which_scopes_it_holds(gw: Gateway) -> None:
+    reader = _key(gw, "tasks:read events:read", "dashboard")
+    reader_id = reader.split("_")[1]
+    narrow = _token(gw, reader, scope="events:read").json()["access_token"]
+    with gw.client() as c:
+        assert c.get("/v1/auth/me", headers=_bearer(reader)).json() == {
+            "auth": "key",
+            "key_id": reader_id,
+            "scopes": ["events:read", "tasks:read"],
+            "admin": False,
+        }
+        assert c.get("/v1/auth/me", headers=_bearer(narrow)).json() == {
+            "auth": "jwt",
+            "key_id": reader_id,
+            "scopes": ["events:read"],  # what the token holds, not all its key could have asked for
+            "admin": False,
+        }
+        env = c.get("/v1/auth/me", headers=_bearer(ENV_KEY)).json()
+        assert env == {"auth": "env", "key_id": env_key_id(ENV_KEY), "scopes": sorted(ALL_SCOPES), "admin": True}
+        missing = c.get("/v1/auth/me")
+        assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+        assert missing.json()["error"]["code"] == "unauthorized"
+        assert keys_cli(gw.env["CREWGATE_DATABASE_URL"], "revoke", reader_id).returncode == 0
+        for token in (reader, narrow):
+            refused = wait_for(lambda t=token: (r := c.get("/v1/auth/me", headers=_bearer(t))).status_code == 401 and r)
+            assert refused.json()["error"] == {
+                "code": "unauthorized",
+                "message": "the key was revoked",
+                "details": None,
+            }
+
+
 def test_the_token_endpoint_refuses_what_it_should(gw: Gateway) -> None:
     key = _key(gw, "tasks:read")
     assert _token(gw, key, scope="tasks:write").json()["error"]["code"] == "invalid_scope"
@@ -303,6 +335,9 @@ def test_openapi_declares_both_schemes_and_each_routes_scope(gw: Gateway) -> Non
         operation = doc["paths"][path][method]
         assert {"oauth2": [scope]} in operation["security"], (method, path)
         assert "401" in operation["responses"] and "403" in operation["responses"]
+    me = doc["paths"]["/v1/auth/me"]["get"]
+    assert {"bearer": []} in me["security"] and not any(req.get("oauth2") for req in me["security"])
+    assert "401" in me["responses"] and "403" not in me["responses"]  # any valid token may ask
     secured = {(m, p) for p, item in doc["paths"].items() for m, op in item.items() if op.get("security")}
-    assert secured == set(expected)  # every route but health and the token endpoint
+    assert secured == set(expected) | {("get", "/v1/auth/me")}  # every route but health and the token endpoint
     assert "requestBody" in doc["paths"]["/v1/auth/token"]["post"]

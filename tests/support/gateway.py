@@ -51,6 +51,47 @@ models:
 """
 
 
+STREAMING_CREW = """\
+agents:
+  streamer:
+    role: Streaming writer
+    goal: Write about {{topic}}
+    backstory: Writes long answers
+    model: streaming
+    max_retry_limit: 0
+crews:
+  streaming:
+    description: Steps answered by a model that streams every answer
+    inputs:
+      topic: {{type: string}}
+    steps:
+{steps}
+models:
+  default: offline
+  profiles:
+    streaming:
+      model: openai/scripted-model
+      base_url: {base_url}
+      api_key_env: SCRIPTED_KEY
+      stream: true
+      timeout: 60
+      max_retries: 0
+"""
+
+
+def write_streaming_configs(target: Path, base_url: str, steps: int = 3) -> Path:
+    """Only a ``streaming`` crew: ``steps`` steps, each one call to a model at ``base_url``
+    that streams its answer (``llm.chunk`` events)."""
+    target.mkdir(parents=True, exist_ok=True)
+    body = "\n".join(
+        f"      - name: part_{i}\n        agent: streamer\n"
+        f"        description: Write part {i} about {{topic}}\n        expected_output: Part {i}"
+        for i in range(1, steps + 1)
+    )
+    (target / "streaming.yaml").write_text(STREAMING_CREW.format(steps=body, base_url=base_url))
+    return target
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -1,18 +1,21 @@
-"""``POST /v1/auth/token``: OAuth2 client credentials, a key traded for a short-lived JWT."""
+"""``POST /v1/auth/token``: OAuth2 client credentials, a key traded for a short-lived JWT;
+``GET /v1/auth/me``: who the caller is and what its token may do."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs, unquote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from gateway.api.deps import authenticator
+from gateway.api.boundary import refuse_unstorable_text
+from gateway.api.deps import authenticate, authenticator
 from gateway.api.errors import ApiError
-from gateway.auth import SCOPES, AuthError
+from gateway.api.ratelimit import rate_limited
+from gateway.auth import ADMIN, SCOPES, AuthError, Principal, Via
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -25,6 +28,23 @@ class TokenResponse(BaseModel):
     token_type: str = Field(description="always `bearer`", examples=["bearer"])
     expires_in: int = Field(description="seconds it stays valid (CREWGATE_JWT_TTL_S)")
     scope: str = Field(description="the scopes it carries, space-separated", examples=["tasks:read events:read"])
+
+
+class WhoAmI(BaseModel):
+    auth: Via = Field(
+        description="how the caller was admitted: `open` (no keys exist: anyone is admin), `key` (a stored "
+        "API key), `env` (a key from CREWGATE_API_KEYS), `jwt` (a token from POST /v1/auth/token)"
+    )
+    key_id: str | None = Field(
+        description="the key's id (for a JWT, the key it was traded from; `env:<hash prefix>` for an env key); "
+        "null when open",
+        examples=["3f9c0d1e2a4b5c6d"],
+    )
+    scopes: list[str] = Field(
+        description="the scopes held, sorted; an admin holds every scope, so each is listed",
+        examples=[["events:read", "tasks:read"]],
+    )
+    admin: bool = Field(description="whether the caller holds `admin` (every route)")
 
 
 _BODY: dict[str, Any] = {
@@ -119,3 +139,16 @@ async def token(request: Request) -> TokenResponse:
         headers = {"WWW-Authenticate": 'Basic realm="crewgate"'} if e.status == 401 else None
         raise ApiError(e.status, e.code, e.message, headers=headers) from None
     return TokenResponse(**issued)
+
+
+# authenticated and counted like every other read, but no scope: any valid token may ask who it is
+_ANY_TOKEN = [Depends(authenticate), Depends(rate_limited), Depends(refuse_unstorable_text)]
+
+
+@router.get("/me", response_model=WhoAmI, dependencies=_ANY_TOKEN)
+async def me(principal: Annotated[Principal, Depends(authenticate)]) -> WhoAmI:
+    """Who the caller is and which scopes its token carries, so a client can hide what it may not do.
+    Needs a valid token (any scope) once keys exist; open, it answers `auth: open` with admin."""
+    admin = ADMIN in principal.scopes
+    scopes = SCOPES if admin else principal.scopes
+    return WhoAmI(auth=principal.via, key_id=principal.key_id, scopes=sorted(scopes), admin=admin)
