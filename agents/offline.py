@@ -467,9 +467,7 @@ def _examined_lines(findings: TriageFindings) -> list[str]:
     if seen.repo_files:
         out.append("repository files " + ", ".join(_code(f) for f in seen.repo_files[:8]))
     if seen.commits:
-        out.append(
-            f"{len(seen.commits)} commit(s) considered: " + ", ".join(_code(c[:7]) for c in seen.commits[:8])
-        )
+        out.append(f"{len(seen.commits)} commit(s) considered: " + ", ".join(_code(c[:7]) for c in seen.commits[:8]))
     return out
 
 
