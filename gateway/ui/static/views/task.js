@@ -102,6 +102,7 @@ export function taskView(id, caller) {
   summary.append(usage.element);
   let task = null;
   let stopped = false;
+  const shown = { result: null, output: null }; // rendered once each, not on every event
 
   function paintTask() {
     setText(status, task.status);
@@ -123,13 +124,17 @@ export function taskView(id, caller) {
       failure.hidden = false;
     }
     paintActions();
-    if (task.result) {
+    if (task.result && task.result !== shown.result) {
       clear(report).append(h("h2", {}, "Report"), h("div", { class: "markdown" }, renderMarkdown(task.result)));
       report.hidden = false;
+      shown.result = task.result;
     }
-    const old = summary.querySelector("[data-testid=findings]");
-    if (old) old.remove();
-    if (task.output && typeof task.output === "object") summary.prepend(findingsCard(task.output));
+    const output = task.output && typeof task.output === "object" ? JSON.stringify(task.output) : null;
+    if (output !== shown.output) {
+      summary.querySelector("[data-testid=findings]")?.remove();
+      if (output) summary.prepend(findingsCard(task.output));
+      shown.output = output;
+    }
   }
 
   function paintActions() {
