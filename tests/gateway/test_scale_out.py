@@ -351,6 +351,9 @@ def test_a_redis_outage_loses_no_task_and_no_event(make_cluster: Callable[..., C
         redis.kill()
 
 
+# the heaviest tests of the suite: about 80 s alone, several times that beside the other worker's
+# servers and browser on 2 cores; the limit is a hang guard, not a speed check
+@pytest.mark.timeout(900)
 def test_twenty_triage_tasks_on_two_gateways_and_two_workers_one_killed(
     make_cluster: Callable[..., Cluster], incident: dict
 ) -> None:

@@ -133,6 +133,9 @@ def test_deliveries_pending_at_a_kill_9_are_sent_after_the_restart(
             gw.stop()
 
 
+# the heaviest tests of the suite: about 80 s alone, several times that beside the other worker's
+# servers and browser on 2 cores; the limit is a hang guard, not a speed check
+@pytest.mark.timeout(900)
 def test_fifty_tasks_every_asked_event_arrives_in_order_across_a_kill_9(
     tmp_path: Path, incident: dict, scripted: ScriptedServer
 ) -> None:
