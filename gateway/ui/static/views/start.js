@@ -81,6 +81,7 @@ export function startForm(crews, { onStarted }) {
 
   let loading = 0;
   async function load() {
+    if (form.dataset.crew === select.value) return; // already showing it
     const mine = ++loading; // a newer choice of crew wins over an answer still on its way
     general.hidden = true;
     button.disabled = true;
@@ -88,9 +89,17 @@ export function startForm(crews, { onStarted }) {
       const crew = await api.crew(select.value);
       if (mine !== loading) return;
       setText(about, crew.description);
+      const typed = valuesOf(form, properties); // kept for the fields the next crew has too
       properties = crew.inputs.properties || {};
       const required = new Set(crew.inputs.required || []);
       fields.replaceChildren(...Object.entries(properties).map(([name, schema]) => fieldFor(name, schema, required.has(name))));
+      for (const [name, value] of Object.entries(typed)) {
+        const control = form.elements.namedItem(`inputs.${name}`);
+        if (!control) continue;
+        if (control.type === "checkbox") control.checked = Boolean(value);
+        else control.value = String(value);
+      }
+      form.dataset.crew = crew.name;
     } catch (err) {
       if (mine === loading) showErrors(form, general, err);
     } finally {
