@@ -43,6 +43,7 @@ _HEADERS = [
     # revalidated on every load (ETag / Last-Modified): an upgraded gateway serves its new page at once
     (b"cache-control", b"no-cache"),
 ]
+_NAMES = {name for name, _ in _HEADERS}
 
 
 class _Hardened:
@@ -54,8 +55,7 @@ class _Hardened:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         async def send_hardened(message: Any) -> None:
             if message["type"] == "http.response.start":
-                names = {name for name, _ in _HEADERS}
-                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _NAMES]
                 message = {**message, "headers": kept + _HEADERS}
             await send(message)
 

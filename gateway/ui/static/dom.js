@@ -70,6 +70,11 @@ export function clock(iso) {
   return Number.isNaN(d.getTime()) ? String(iso) : d.toISOString().slice(11, 23);
 }
 
+// A collapsed block: ``summary`` always shown, ``body`` on demand.
+export function details(summary, body) {
+  return h("details", {}, h("summary", {}, summary), body);
+}
+
 export function shortId(id) {
   return String(id || "").slice(0, 8);
 }

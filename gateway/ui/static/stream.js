@@ -15,6 +15,29 @@ export function isTerminal(type) {
   return TERMINAL.has(type);
 }
 
+const ENDED = new Set(["completed", "failed", "cancelled"]);
+
+// a task status nothing follows
+export function hasEnded(status) {
+  return ENDED.has(status);
+}
+
+const STATUS_AFTER = {
+  "task.queued": "queued",
+  "task.started": "running",
+  "task.restarted": "running",
+  "input.required": "waiting",
+  "input.received": "running",
+  "task.completed": "completed",
+  "task.failed": "failed",
+  "task.cancelled": "cancelled",
+};
+
+// the task's status once an event of ``type`` happened (``current`` for the rest)
+export function statusAfter(type, current) {
+  return STATUS_AFTER[type] || current;
+}
+
 export class ResumableStream {
   // path: /v1/tasks/{id}/events or /v1/events; cursor: "seq" or "id";
   // onEvents(list) gets events in order, each once; onState(state, detail) gets

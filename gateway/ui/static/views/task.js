@@ -3,9 +3,9 @@
 // dropped connection, resumes from the last seq it showed.
 
 import { api } from "../api.js";
-import { clear, cost, duration, frameBatcher, h, setText, shortId, tokens } from "../dom.js";
+import { clear, cost, details, duration, frameBatcher, h, setText, shortId, tokens } from "../dom.js";
 import { renderMarkdown } from "../markdown.js";
-import { isTerminal, ResumableStream } from "../stream.js";
+import { hasEnded, isTerminal, ResumableStream, statusAfter } from "../stream.js";
 import { InputPanel } from "./input.js";
 import { Timeline } from "./timeline.js";
 
@@ -45,10 +45,6 @@ function findingsCard(output) {
     card.append(details("ruled out", h("ul", {}, output.ruled_out.slice(0, 20).map((r) => h("li", {}, String(r))))));
   }
   return card;
-}
-
-function details(summary, body) {
-  return h("details", {}, h("summary", {}, summary), body);
 }
 
 class AgentUsage {
@@ -140,7 +136,7 @@ export function taskView(id, caller) {
   function paintActions() {
     clear(actions);
     if (!caller.can("tasks:write") || !task) return;
-    const terminal = ["completed", "failed", "cancelled"].includes(task.status);
+    const terminal = hasEnded(task.status);
     if (!terminal) actions.append(h("button", { type: "button", onclick: () => act(api.cancel, "cancel") }, "Cancel"));
     if (terminal && task.status !== "completed") actions.append(h("button", { type: "button", onclick: () => act(api.retry, "retry") }, "Retry"));
   }
@@ -230,7 +226,7 @@ export function taskView(id, caller) {
   (async () => {
     await refresh();
     if (stopped) return;
-    endedBeforeOpen = Boolean(task && ["completed", "failed", "cancelled"].includes(task.status));
+    endedBeforeOpen = Boolean(task && hasEnded(task.status));
     if (task && task.status === "waiting") refreshInput();
     stream.start();
   })();
@@ -242,17 +238,4 @@ export function taskView(id, caller) {
       stream.stop();
     },
   };
-}
-
-function statusAfter(type, current) {
-  return {
-    "task.queued": "queued",
-    "task.started": "running",
-    "task.restarted": "running",
-    "input.required": "waiting",
-    "input.received": "running",
-    "task.completed": "completed",
-    "task.failed": "failed",
-    "task.cancelled": "cancelled",
-  }[type] || current;
 }

@@ -6,7 +6,7 @@
 
 import { api } from "../api.js";
 import { age, clear, duration, frameBatcher, h, setText, shortId, tokens } from "../dom.js";
-import { ResumableStream } from "../stream.js";
+import { hasEnded, isTerminal, ResumableStream, statusAfter } from "../stream.js";
 import { startForm } from "./start.js";
 
 const STATUSES = ["queued", "running", "waiting", "completed", "failed", "cancelled"];
@@ -15,17 +15,6 @@ const LIST_TYPES = [
   "input.required", "input.received", "llm.completed",
 ];
 const MAX_ROWS = 300;
-
-const STATUS_OF = {
-  "task.queued": "queued",
-  "task.started": "running",
-  "task.restarted": "running",
-  "task.completed": "completed",
-  "task.failed": "failed",
-  "task.cancelled": "cancelled",
-  "input.required": "waiting",
-  "input.received": "running",
-};
 
 function serviceOf(inputs) {
   return (inputs && (inputs.service || inputs.topic || inputs.name)) || "";
@@ -58,7 +47,7 @@ class Row {
     this.task = record;
     this.tokens = (record.usage && record.usage.total_tokens) || 0;
     // a run's usage is stored when it ends: until then only the calls seen from here on count
-    this.partial = !record.usage && record.events > 2 && !["completed", "failed", "cancelled"].includes(record.status);
+    this.partial = !record.usage && record.events > 2 && !hasEnded(record.status);
     return true;
   }
 
@@ -66,8 +55,7 @@ class Row {
     if (event.seq <= this.seq) return false;
     this.seq = event.seq;
     const t = this.task;
-    const status = STATUS_OF[event.type];
-    if (status) t.status = status;
+    t.status = statusAfter(event.type, t.status);
     if (event.type === "task.queued") {
       t.crew = event.data.crew || t.crew;
       t.inputs = event.data.inputs || t.inputs;
@@ -76,7 +64,7 @@ class Row {
       t.started_at = t.started_at || event.ts;
     } else if (event.type === "llm.completed") {
       this.tokens += (event.data.usage && event.data.usage.total_tokens) || 0;
-    } else if (status && ["completed", "failed", "cancelled"].includes(status)) {
+    } else if (isTerminal(event.type)) {
       t.finished_at = event.ts;
       if (event.data.usage && event.data.usage.total_tokens) {
         this.tokens = event.data.usage.total_tokens;

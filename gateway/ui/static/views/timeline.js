@@ -4,7 +4,7 @@
 // end of the row it closes (a tool's result, a model call's tokens), or a piece of
 // streamed text. A watcher can count them: no seq twice, none missing.
 
-import { clock, duration, h, oneLine, setText, tokens } from "../dom.js";
+import { clock, details, duration, h, oneLine, setText, tokens } from "../dom.js";
 import { renderMarkdown } from "../markdown.js";
 
 function pretty(text) {
@@ -25,10 +25,6 @@ function argsLine(args) {
     // not JSON: shown as it is
   }
   return oneLine(args, 200);
-}
-
-function details(summary, body) {
-  return h("details", {}, h("summary", {}, summary), body);
 }
 
 function usageText(usage) {
@@ -54,9 +50,14 @@ export class Timeline {
     return `${event.agent || ""}|${event.step || ""}`;
   }
 
-  top(event, kind, ...content) {
-    const row = h("li", { class: `ev ${kind}`, "data-seq": event.seq, "data-type": event.type },
+  // one event's row: its time, then ``content``
+  item(event, kind, ...content) {
+    return h("li", { class: `ev ${kind}`, "data-seq": event.seq, "data-type": event.type },
       h("time", { datetime: event.ts }, clock(event.ts)), ...content);
+  }
+
+  top(event, kind, ...content) {
+    const row = this.item(event, kind, ...content);
     this.element.append(row);
     return row;
   }
@@ -82,8 +83,7 @@ export class Timeline {
   }
 
   row(event, kind, ...content) {
-    const row = h("li", { class: `ev ${kind}`, "data-seq": event.seq, "data-type": event.type },
-      h("time", { datetime: event.ts }, clock(event.ts)), ...content);
+    const row = this.item(event, kind, ...content);
     this.section(event).list.append(row);
     return row;
   }
@@ -122,8 +122,7 @@ export class Timeline {
     setText(section.took, duration(Date.parse(event.ts) - section.started));
     const out = h("div", { class: "markdown" });
     out.append(renderMarkdown(event.data.output || ""));
-    section.list.append(h("li", { class: "ev step-output", "data-seq": event.seq, "data-type": event.type },
-      h("time", { datetime: event.ts }, clock(event.ts)), details("answer of the step", out)));
+    section.list.append(this.item(event, "step-output", details("answer of the step", out)));
   }
 
   llmStarted(event) {
