@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from playwright.sync_api import BrowserContext, ConsoleMessage, Error, Page, WebSocket
+from playwright.sync_api import BrowserContext, ConsoleMessage, Error, Page, ViewportSize, WebSocket
 
 __all__ = [
     "CHROMIUM_HOW_TO",
@@ -47,7 +47,7 @@ LAUNCH_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-VIEWPORT = {"width": 1280, "height": 900}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
 
 # The only host a page under test may reach: our servers all listen on 127.0.0.1.
 ALLOWED_HOST = "127.0.0.1"

@@ -79,15 +79,20 @@ models:
 """
 
 
+def _part_steps(agent: str, count: int) -> str:
+    """YAML for ``count`` steps part_1..part_N, each one answer of ``agent``."""
+    return "\n".join(
+        f"      - name: part_{i}\n        agent: {agent}\n"
+        f"        description: Write part {i} about {{topic}}\n        expected_output: Part {i}"
+        for i in range(1, count + 1)
+    )
+
+
 def write_streaming_configs(target: Path, base_url: str, steps: int = 3) -> Path:
     """Only a ``streaming`` crew: ``steps`` steps, each one call to a model at ``base_url``
     that streams its answer (``llm.chunk`` events)."""
     target.mkdir(parents=True, exist_ok=True)
-    body = "\n".join(
-        f"      - name: part_{i}\n        agent: streamer\n"
-        f"        description: Write part {i} about {{topic}}\n        expected_output: Part {i}"
-        for i in range(1, steps + 1)
-    )
+    body = _part_steps("streamer", steps)
     (target / "streaming.yaml").write_text(STREAMING_CREW.format(steps=body, base_url=base_url))
     return target
 
@@ -105,11 +110,7 @@ def write_configs(target: Path, *, scripted_base_url: str | None = None, slow_st
     shutil.copytree(PROJECT / "configs", target)
     if scripted_base_url:
         (target / "models.yaml").unlink()  # the slow file carries the models section
-        steps = "\n".join(
-            f"      - name: part_{i}\n        agent: slow_writer\n"
-            f"        description: Write part {i} about {{topic}}\n        expected_output: Part {i}"
-            for i in range(1, slow_steps + 1)
-        )
+        steps = _part_steps("slow_writer", slow_steps)
         (target / "slow.yaml").write_text(SLOW_CREW.format(steps=steps, base_url=scripted_base_url))
     return target
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +76,3 @@ def fill_start_form(page: Page, crew: str, inputs: dict[str, str]) -> None:
     for name, value in inputs.items():
         form.locator(f"[name='inputs.{name}']").fill(value)
     form.locator("button[type=submit]").click()
-
-
-def url_path(url: str) -> str:
-    return re.sub(r"^[a-z]+://[^/]+", "", url)

@@ -4,16 +4,15 @@ scoped keys: a read-only key sees no submit or answer controls."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import Page, expect
 
+from tests.gateway.test_keys import create_key
 from tests.support import small_incident
 from tests.support.browser import BrowserLog
-from tests.support.gateway import PROJECT, Gateway, wait_for, write_configs, write_streaming_configs
+from tests.support.gateway import wait_for, write_configs, write_streaming_configs
 from tests.support.llm_server import ScriptedModel, ScriptedServer, text
 from tests.support.tcp_proxy import TcpProxy
 from tests.ui.dashboard import (
@@ -63,19 +62,6 @@ def test_the_task_view_resumes_after_a_dropped_connection_with_no_event_twice_or
     assert not browser_log.page_errors
 
 
-def _key(gateway: Gateway, name: str, scopes: str) -> str:
-    env = {**gateway.env}
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "keys", "create", "--name", name, "--scopes", scopes],
-        cwd=PROJECT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
-
-
 def _sign_in(page: Page, key: str) -> None:
     form = page.locator("[data-testid=signin]")
     expect(form).to_be_visible()
@@ -89,8 +75,9 @@ def test_a_read_only_key_sees_no_submit_or_answer_controls_and_an_admin_key_answ
     configs = write_configs(tmp_path / "configs")
     gateway = start_gateway(tmp_path / "gw", configs, tmp_path / "roots", jwt_secret="s" * 40)
     try:
-        admin = _key(gateway, "on-call", "admin")
-        reader = _key(gateway, "wallboard", "tasks:read,events:read,configs:read")
+        db = gateway.env["CREWGATE_DATABASE_URL"]
+        admin = create_key(db, "on-call", "admin")
+        reader = create_key(db, "wallboard", "tasks:read,events:read,configs:read")
         inputs = {"service": "checkout", "logs": str(incident["logs"]), "repo": str(incident["repo"])}
         headers = {"Authorization": f"Bearer {admin}"}
         with gateway.client() as client:
