@@ -148,6 +148,16 @@ def test_the_task_list_follows_the_firehose_across_a_dropped_connection(
                     expect(row.locator("td").nth(6)).to_have_text(f"{done['usage']['total_tokens']:,}")
                     expect(row.locator("td").nth(3)).to_contain_text("while cut" if task_id in later else "before")
                 expect(rows).to_have_count(5)
+                # filters: by service text, by status, by crew
+                page.locator("input[name=service]").fill("while cut")
+                expect(page.locator("[data-testid=task-list] tbody tr:not([hidden])")).to_have_count(2)
+                page.locator("input[name=service]").fill("")
+                page.locator("select[name=status]").select_option("failed")
+                expect(page.locator("[data-testid=task-list] tbody tr:not([hidden])")).to_have_count(0)
+                expect(page.get_by_text("No tasks match.")).to_be_visible()
+                page.locator("select[name=status]").select_option("completed")
+                page.get_by_label("crew filter").select_option("streaming")
+                expect(page.locator("[data-testid=task-list] tbody tr:not([hidden])")).to_have_count(5)
         finally:
             gateway.stop()
     firehose = [u for u in browser_log.websockets if "/v1/events" in u]
